@@ -8,6 +8,8 @@
 Nothing here imports torch or peft at import time.
 """
 
+from .counts import Architecture, LoraCount, architectures, get_architecture, lora_param_count, module_table
+from .memory import GPUS, MemoryPlan, Term, plan_memory, plot_plan
 from .settings import (
     ALL_LINEAR,
     ATTENTION,
@@ -23,6 +25,8 @@ from .settings import (
 )
 
 __all__ = [
+    "Architecture", "LoraCount", "architectures", "get_architecture", "lora_param_count", "module_table",
+    "GPUS", "MemoryPlan", "Term", "plan_memory", "plot_plan",
     "ALL_LINEAR", "ATTENTION", "MLP", "PROFILE_LORA", "SEED_SETTINGS", "TARGET_SETS",
     "LoraSettings", "lora_settings", "parse_targets", "settings_table", "to_peft_config",
 ]
