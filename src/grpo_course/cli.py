@@ -34,6 +34,20 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_lora_params(args: argparse.Namespace) -> int:
+    from .lora.counts import lora_param_count
+
+    try:
+        count = lora_param_count(args.model, args.rank, args.targets)
+    except (KeyError, ValueError) as err:
+        print(f"error: {err.args[0] if err.args else err}", file=sys.stderr)
+        return 2
+    print(f"{count.architecture}: LoRA r={count.r} on {','.join(count.target_modules)}")
+    print(count.table())
+    print(count.total)  # the last line is the exact total, digits only
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="grpo-course", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -44,6 +58,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="GRPO-train with the current profile (cpu-tiny: the tiny model)")
     p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("lora-params", help="exact trainable LoRA parameters (per module, then the total)")
+    p.add_argument("--model", default="llama-3.2-3b", help="architecture key or hub id (data/architectures.json)")
+    p.add_argument("--rank", type=int, default=64, help="LoRA rank r")
+    p.add_argument("--targets", default="q_proj,k_proj,v_proj,o_proj",
+                   help="comma-separated modules, or all-linear (the seven projections) / attention / mlp")
+    p.set_defaults(func=_cmd_lora_params)
     return parser
 
 
