@@ -141,7 +141,7 @@ _FINAL_RE = re.compile(
     r"\b(?:final\s{1,5})?answer\b[ \t]{0,5}\**[ \t]{0,5}(?:is\b[ \t]{0,5}:?|:|=)[ \t]{0,5}", re.IGNORECASE
 )
 _SENTENCE_END_RE = re.compile(r"\.(?:\s|$)|\bI hope\b", re.IGNORECASE)
-_LATEX_MATH_RE = re.compile(r"\\[A-Za-z]+|\^|sqrt|\bpi\b")
+_LATEX_MATH_RE = re.compile(r"\\[A-Za-z]+|\^|sqrt|\bpi\b|\d\s*[*/+×÷]\s*[\d(]")  # LaTeX or arithmetic
 
 
 @dataclass(frozen=True)
@@ -271,11 +271,7 @@ def find_answer(text, mode: str = "lenient") -> Extraction | None:
     if not all(stripped):
         return Extraction(kind, None, None, tuple(spans), reason="empty answer")
     parsed = [_span_number(s, mode) for s in stripped]
-    if (
-        parsed[-1] is None
-        and not _LATEX_MATH_RE.search(stripped[-1])
-        and len(find_numbers(stripped[-1], 3)) > 1
-    ):
+    if parsed[-1] is None and not _LATEX_MATH_RE.search(stripped[-1]) and re.search(r"\d", stripped[-1]):
         return Extraction(kind, None, None, tuple(spans), reason="not one number (a hedge or an expression)")
     if len(spans) > 1:
         values = {p.value if p is not None else ("text", clean_span(s)) for p, s in zip(parsed, stripped)}
@@ -411,13 +407,15 @@ class Step:
     true: bool  # does the left side really evaluate to the right side?
 
 
-def _tokens(expr: str) -> list[tuple[str, str]] | None:
+def _tokens(expr: str, partial: bool = False) -> list[tuple[str, str]] | None:
+    """Tokens of an arithmetic expression; with ``partial`` stop at the first character that is
+    not one (a full stop after "= 72.") instead of failing."""
     out, pos = [], 0
     expr = expr.rstrip()
     while pos < len(expr):
         m = _EXPR_TOKEN_RE.match(expr, pos)
         if not m:
-            return None
+            return out if partial else None
         out.append(("n", m.group(1)) if m.group(1) else ("o", m.group(2)))
         pos = m.end()
         if len(out) > 40:
@@ -486,7 +484,7 @@ def _evaluate(tokens: list[tuple[str, str]]) -> tuple[Fraction, list[Fraction], 
 
 
 def _longest_suffix(expr: str):
-    toks = _tokens(expr)
+    toks = _tokens(expr.lstrip(" .*/+"))
     if not toks:
         return None
     for start in range(len(toks)):
@@ -497,7 +495,7 @@ def _longest_suffix(expr: str):
 
 
 def _longest_prefix(expr: str):
-    toks = _tokens(expr)
+    toks = _tokens(expr, partial=True)
     if not toks:
         return None
     for end in range(len(toks), 0, -1):
@@ -542,11 +540,19 @@ def find_equations(text: str) -> list[Step]:
         left, right = _longest_suffix(s[k:i]), _longest_prefix(s[i + 1 : k2])
         if not left or not right:
             continue
-        (lhs, (lv, operands, lops)), (rhs, (rv, _, rops)) = left, right
+        (lhs, (lv, operands, lops)), (rhs, (rv, r_operands, rops)) = left, right
+        if lops and rops:  # a running chain "5 + 4 = 9 * 2 = 18": "5 + 4 = 9" is the step
+            first = (
+                _longest_prefix(_EXPR_TOKEN_RE.match(s, i + 1).group(0))
+                if _EXPR_TOKEN_RE.match(s, i + 1)
+                else None
+            )
+            if first and first[1][0] == lv:
+                rhs, (rv, r_operands, rops) = first
         if lops == 0 and rops == 0:
             continue  # "x = 5": a statement, not a calculation
         if lops == 0:  # "24 = 48/2": read it the other way round
-            (lhs, lv, operands), (rhs, rv) = (rhs, rv, _), (lhs, lv)
+            lhs, lv, operands, rhs, rv, rops = rhs, rv, r_operands, lhs, lv, 0
         decimals = len(rhs.split(".", 1)[1]) if "." in rhs and rops == 0 else 0
         tol = Fraction(1, 2 * 10**decimals) if decimals else Fraction(0)
         steps.append(Step(lhs.strip(), rhs.strip(), rv, tuple(operands), abs(lv - rv) <= tol))

@@ -87,6 +87,8 @@ _LATEX_REPLACEMENTS = [
 # Unit exponents (cm^2, m²) would otherwise look like a second number.
 _UNIT_EXPONENT = re.compile(r"(?<=[A-Za-z])\s*(?:\^\s*\{?\s*[23]\s*\}?|[²³])")
 _MINUS_SIGNS = str.maketrans({"\u2212": "-", "\ufe63": "-", "\uff0d": "-"})
+# "1 000 000" (space-separated groups of three) in an answer span is one number.
+_SPACE_THOUSANDS = re.compile(r"(?<![\d.,/])\d{1,3}(?: \d{3})+(?![\d/])")
 _THIN_SPACES = re.compile(r"(?<=\d)[\u202f\u2009\u00a0'](?=\d{3}(?!\d))")
 
 
@@ -96,8 +98,9 @@ def clean_span(span: str) -> str:
     s = span[:MAX_SPAN_CHARS]
     s = _UNIT_EXPONENT.sub("", s)
     s = s.translate(_MINUS_SIGNS)
-    s = unicodedata.normalize("NFKC", s)
     s = _THIN_SPACES.sub(",", s)
+    s = unicodedata.normalize("NFKC", s)
+    s = _SPACE_THOUSANDS.sub(lambda m: m.group(0).replace(" ", ","), s)
     for pattern, repl in _LATEX_REPLACEMENTS:
         s = pattern.sub(repl, s)
     for _ in range(4):  # unwrap nested \boxed{\text{...}} from the inside out

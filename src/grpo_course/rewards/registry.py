@@ -36,7 +36,11 @@ _ENTRIES: dict[str, Entry] = {
     # Code sandbox and LLM judges: one line each, e.g.
     # "code_pass_fraction": Entry("grpo_course.rewards.code:code_pass_fraction_reward", doc="..."),
     # "legal_judge": Entry("grpo_course.rewards.judges:make_judge_reward", factory=True, doc="..."),
-    "legal_judge": Entry("grpo_course.rewards.judges:make_judge_reward", factory=True, doc="LLM judges on a 4-dimension legal rubric, 0..1 or None"),
+    "legal_judge": Entry(
+        "grpo_course.rewards.judges:make_judge_reward",
+        factory=True,
+        doc="LLM judges on a 4-dimension legal rubric, 0..1 or None",
+    ),
 }
 
 

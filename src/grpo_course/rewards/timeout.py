@@ -92,9 +92,11 @@ class Worker:
         self._proc: subprocess.Popen | None = None
         self._owner_pid: int | None = None
         self._lock = threading.Lock()
+        self._ready = False
         self.starts = 0  # how many children this worker has started (1 + number of kills)
 
-    def _start(self) -> None:
+    def _spawn(self) -> None:
+        """Start a child without waiting for it (it imports its preloads in the background)."""
         env = {k: v for k, v in os.environ.items() if k in ("PATH", "PYTHONPATH", "HOME", "LANG", "TMPDIR")}
         env["PYTHONHASHSEED"] = "0"
         env["OMP_NUM_THREADS"] = "1"
@@ -107,10 +109,32 @@ class Worker:
             close_fds=True,
         )
         self._owner_pid = os.getpid()
+        self._ready = False
         self.starts += 1
-        ready = _read_msg(self._proc.stdout.fileno(), time.monotonic() + STARTUP_TIMEOUT)
-        if ready != "ready":
-            raise CallFailed(f"worker failed to start: {ready!r}")
+
+    def _ensure_ready(self) -> None:
+        if self._proc is not None and self._owner_pid != os.getpid():
+            self._proc = None  # inherited through fork: the parent process owns that child
+        if self._proc is None or self._proc.poll() is not None:
+            self._kill()
+            self._spawn()
+        if not self._ready:
+            ready = _read_msg(self._proc.stdout.fileno(), time.monotonic() + STARTUP_TIMEOUT)
+            if ready != "ready":
+                raise CallFailed(f"worker failed to start: {ready!r}")
+            self._ready = True
+
+    def warm_up(self, wait: bool = False) -> None:
+        """Start the child now (in the background unless ``wait``), so the first call is fast."""
+        with self._lock:
+            try:
+                if wait:
+                    self._ensure_ready()
+                elif self._proc is None or self._owner_pid != os.getpid() or self._proc.poll() is not None:
+                    self._kill()
+                    self._spawn()
+            except Exception:  # noqa: BLE001 - the next call reports the problem
+                self._kill()
 
     def _kill(self) -> None:
         proc, self._proc = self._proc, None
@@ -134,22 +158,23 @@ class Worker:
 
     def call(self, path: str, args: tuple = (), timeout: float = 2.0) -> Any:
         """Run ``path(*args)`` in the child; raise :class:`CallTimeout` after ``timeout`` seconds,
-        :class:`CallFailed` if it raised or the child died. The child is reused between calls."""
+        :class:`CallFailed` if it raised or the child died. The child is reused between calls; after
+        a timeout a replacement starts at once, in the background."""
         with self._lock:
-            if self._proc is not None and self._owner_pid != os.getpid():
-                self._proc = None  # inherited through fork: the parent process owns that child
-            if self._proc is None or self._proc.poll() is not None:
+            try:
+                self._ensure_ready()
+            except BaseException as exc:
                 self._kill()
-                try:
-                    self._start()
-                except BaseException as exc:
-                    self._kill()
-                    raise CallFailed(f"could not start the worker: {exc!r}") from None
+                raise CallFailed(f"could not start the worker: {exc!r}") from None
             try:
                 _write_msg(self._proc.stdin.fileno(), (path, args))
                 ok, value = _read_msg(self._proc.stdout.fileno(), time.monotonic() + timeout)
             except CallTimeout:
                 self._kill()
+                try:
+                    self._spawn()
+                except Exception:  # noqa: BLE001 - the next call retries
+                    self._kill()
                 raise
             except BaseException as exc:
                 self._kill()
