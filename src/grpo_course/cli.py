@@ -25,13 +25,9 @@ def _cmd_profile(args: argparse.Namespace) -> int:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from .hardware import current_profile, describe
+    from .train.command import run
 
-    profile, reason = current_profile()
-    print(describe(profile, reason))
-    print(f"Would GRPO-train {profile.model_id} for {profile.max_steps} steps with G={profile.num_generations}; "
-          "the training pipeline lands with stage 04.")
-    return 0
+    return run(args)
 
 
 def _cmd_lora_params(args: argparse.Namespace) -> int:
@@ -57,6 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_profile)
 
     p = sub.add_parser("train", help="GRPO-train with the current profile (cpu-tiny: the tiny model)")
+    from .train.command import add_arguments as add_train_arguments
+
+    add_train_arguments(p)
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("lora-params", help="exact trainable LoRA parameters (per module, then the total)")

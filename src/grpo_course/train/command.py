@@ -1,0 +1,51 @@
+"""``grpo-course train``: the same pipeline as the notebook, from a terminal (``make run``).
+
+On ``cpu-tiny`` it GRPO-trains the course's tiny model for the tiny recipe's steps and prints held-out
+accuracy before and after. Re-running the command resumes the run from its last checkpoint
+(``--fresh`` starts over). This module is light: the pipeline is imported when the command runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--task", default="gsm8k", help="task to train on (default: gsm8k)")
+    p.add_argument("--profile", default=None, help="hardware profile (default: detected; GRPO_COURSE_PROFILE)")
+    p.add_argument("--steps", type=int, default=None, help="GRPO steps (default: the profile's or tiny recipe's)")
+    p.add_argument("--reward", default=None,
+                   help="reward set or name, e.g. tag or composite (default: the task's / tiny recipe's)")
+    p.add_argument("--output-dir", default=None, help="run folder (default: runs/<task>-<profile>)")
+    p.add_argument("--fresh", action="store_true", help="delete this run's checkpoints and start over")
+    p.add_argument("--save-steps", type=int, default=None, help="checkpoint every N steps (default 10)")
+    p.add_argument("--eval-size", type=int, default=None, help="held-out problems for before/after")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--sft-priming", choices=("on", "off", "auto"), default="auto",
+                   help="SFT format priming before GRPO (auto: on for GPU profiles, off for cpu-tiny)")
+    p.add_argument("--save-merged", action="store_true", help="GPU: also save merged 16-bit weights")
+    p.add_argument("--save-gguf", action="store_true", help="GPU: also export GGUF for llama.cpp / Ollama")
+    p.add_argument("--push-to-hub", default=None, metavar="USER/REPO",
+                   help="push the adapter (private) to the hub; needs HF_TOKEN")
+    p.add_argument("--examples", type=int, default=2, help="before/after examples to print")
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..hardware import current_profile, describe, get_profile
+    from .pipeline import train
+
+    profile, reason = (get_profile(args.profile), "--profile") if args.profile else current_profile()
+    print(describe(profile, reason))
+    priming = {"on": True, "off": False, "auto": None}[args.sft_priming]
+    result = train(args.task, profile, steps=args.steps, output_dir=args.output_dir, resume=not args.fresh,
+                   reward=args.reward, sft_priming=priming, eval_size=args.eval_size, save_steps=args.save_steps,
+                   seed=args.seed, save_merged=args.save_merged, save_gguf=args.save_gguf,
+                   push_to_hub=args.push_to_hub, live=False)
+    if result.comparison is not None and args.examples:
+        print()
+        print(result.comparison.side_by_side(n=args.examples))
+    print()
+    print(result.summary())
+    if result.plot_path:
+        print(f"training panel: {result.plot_path}")
+    return 0 if result.finished else 1

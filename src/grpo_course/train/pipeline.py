@@ -1,0 +1,314 @@
+"""``train(task, profile)``: one GRPO pipeline for every profile and every task.
+
+1. **Runtime**: on a GPU profile, Unsloth is imported first (it must patch trl/transformers before
+   they load); on CPU nothing GPU-related is touched.
+2. **Model**: GPU: ``grpo_course.gpu.load_model_and_tokenizer`` (Unsloth, FP8 on L4, fp16 on T4) with
+   the stage-03 LoRA table; CPU: the course's tiny model with a ``peft`` LoRA from the same table.
+3. **Data**: the task's rows as chat prompts, prompts over the budget removed, held-out split apart.
+4. **SFT format priming** (GPU default) when starting fresh.
+5. **GRPO** with TRL's ``GRPOTrainer``, the config from :mod:`.config`, the task's rewards, the
+   :class:`~.monitor.TrainingMonitor`, checkpoints every ``save_steps``; a re-run resumes.
+6. **Save** the adapter (always), merged 16-bit / GGUF on GPU if asked, push only with a token.
+7. **Before/after** on held-out prompts: the adapter off and on.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..hardware import Profile, current_profile, get_profile
+from . import checkpoint as ckpt
+from .config import Setting, grpo_settings, make_grpo_config
+from .tasks import PreparedData, Task, TaskData, get_task, prepare_data
+
+DEFAULT_EVAL_SIZE = {"cpu-tiny": 200, "t4": 50, "l4": 100, "large": 200}
+
+
+def resolve_profile(profile: Profile | str | None) -> Profile:
+    if profile is None:
+        return current_profile()[0]
+    return get_profile(profile) if isinstance(profile, str) else profile
+
+
+def prepare_runtime(profile: Profile | str | None = None) -> Profile:
+    """Call before anything imports trl or transformers: on GPU profiles this imports Unsloth first."""
+    profile = resolve_profile(profile)
+    if profile.device != "cpu":
+        from .. import gpu
+
+        gpu.import_unsloth()
+    return profile
+
+
+def reward_names_for(task: Task, profile: Profile, reward: str | Sequence[str] | None) -> tuple[str, ...]:
+    """The reward functions to train with: the caller's choice, else the tiny recipe's on cpu-tiny,
+    else the task's default set."""
+    if reward is None and profile.name == "cpu-tiny" and task.name == "gsm8k":
+        from ..tiny.recipe import TINY_REWARDS
+
+        return tuple(TINY_REWARDS)
+    return task.reward_names(reward)
+
+
+def reward_functions(names: Sequence[str]) -> list:
+    from ..rewards import get_reward
+
+    return [get_reward(n) for n in names]
+
+
+def load_model(profile: Profile):
+    """(model, tokenizer, peft_config): GPU models come back already LoRA-wrapped by Unsloth (peft_config
+    None); CPU models come back plain with the LoRA config for GRPOTrainer to apply."""
+    from ..lora import lora_settings
+
+    settings = lora_settings(profile.name)
+    if profile.device != "cpu":
+        from .. import gpu
+
+        model, tokenizer = gpu.load_model_and_tokenizer(profile, settings)
+        return model, tokenizer, None
+    from ..lora import to_peft_config
+
+    if profile.name == "cpu-tiny":
+        from ..tiny import load_tiny
+
+        model, tokenizer = load_tiny("sft")
+    else:
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        model = AutoModelForCausalLM.from_pretrained(profile.model_path(), dtype="float32")
+        tokenizer = AutoTokenizer.from_pretrained(profile.model_path())
+    return model, tokenizer, to_peft_config(settings)
+
+
+@dataclass
+class TrainResult:
+    """What a run did: where it lives, its metrics, warnings, before/after and saved files."""
+
+    task: str
+    profile: str
+    output_dir: Path
+    global_step: int
+    max_steps: int
+    interrupted: bool
+    resumed_from: int | None
+    reward_names: tuple[str, ...]
+    history: list[dict]
+    warnings: list[tuple[int, str]]
+    train_seconds: float
+    data_report: str
+    settings: dict[str, Setting] = field(repr=False, default_factory=dict)
+    comparison: Any = None  # compare.Comparison
+    priming: Any = None  # sft.PrimingResult
+    saved: dict[str, Path] = field(default_factory=dict)
+    plot_path: Path | None = None
+    trainer: Any = field(repr=False, default=None)
+    model: Any = field(repr=False, default=None)
+    tokenizer: Any = field(repr=False, default=None)
+
+    @property
+    def finished(self) -> bool:
+        return self.global_step >= self.max_steps and not self.interrupted
+
+    def summary(self) -> str:
+        lines = [f"task {self.task} on profile {self.profile}: step {self.global_step}/{self.max_steps}"
+                 + (" (interrupted: run train() again to resume)" if self.interrupted else "")
+                 + (f", resumed from step {self.resumed_from}" if self.resumed_from else ""),
+                 f"  rewards: {', '.join(self.reward_names)}; GRPO wall time {self.train_seconds:.0f} s",
+                 f"  run folder: {self.output_dir}"]
+        if self.history:
+            first, last = self.history[: min(5, len(self.history))], self.history[-min(5, len(self.history)):]
+
+            def mean(rows, key):
+                vals = [r[key] for r in rows if r.get(key) is not None]
+                return sum(vals) / len(vals) if vals else float("nan")
+
+            lines.append(f"  reward (mean of 5 steps): first {mean(first, 'reward'):.3f} -> last "
+                         f"{mean(last, 'reward'):.3f}")
+        if self.priming is not None:
+            lines.append("  " + self.priming.report())
+        if self.comparison is not None:
+            lines.extend("  " + line for line in self.comparison.summary().splitlines())
+        for step, text in self.warnings:
+            lines.append(f"  warning at step {step}: {text.split('. ')[0]}.")
+        for kind, path in self.saved.items():
+            lines.append(f"  saved {kind}: {path}")
+        return "\n".join(lines)
+
+
+def _identity(task: Task, profile: Profile, rewards: Sequence[str], settings: dict[str, Setting]) -> dict:
+    keys = ("max_steps", "num_generations", "per_device_train_batch_size", "gradient_accumulation_steps",
+            "learning_rate", "seed", "beta", "max_completion_length")
+    return {"task": task.name, "profile": profile.name, "model": profile.model_id, "rewards": list(rewards),
+            **{k: settings[k].value for k in keys if k in settings}}
+
+
+def _hub_token(token: str | None) -> str | None:
+    if token:
+        return token
+    if os.environ.get("HF_TOKEN"):
+        return os.environ["HF_TOKEN"]
+    try:  # Colab's secrets panel
+        from google.colab import userdata  # type: ignore[import-not-found]
+
+        return userdata.get("HF_TOKEN")
+    except Exception:
+        return None
+
+
+def save_outputs(model, tokenizer, profile: Profile, out_dir: Path, merged: bool = False, gguf: bool = False,
+                 push_to_hub: str | None = None, hf_token: str | None = None) -> dict[str, Path]:
+    """Save the adapter (always); merged 16-bit weights and GGUF on GPU; push only with a token."""
+    saved: dict[str, Path] = {}
+    adapter_dir = out_dir / "adapter"
+    if profile.device != "cpu":
+        from .. import gpu
+
+        gpu.save_adapter(model, tokenizer, adapter_dir)
+        if merged:
+            gpu.save_merged_16bit(model, tokenizer, out_dir / "merged_16bit")
+            saved["merged 16-bit weights"] = out_dir / "merged_16bit"
+        if gguf:
+            gpu.save_gguf(model, tokenizer, out_dir / "gguf")
+            saved["GGUF (llama.cpp / Ollama)"] = out_dir / "gguf"
+    else:
+        if merged or gguf:
+            print("Merged and GGUF exports use Unsloth's savers and run on GPU profiles only; "
+                  "the CPU run saves the adapter.")
+        model.save_pretrained(adapter_dir)
+        tokenizer.save_pretrained(adapter_dir)
+    saved["LoRA adapter"] = adapter_dir
+    if push_to_hub:
+        token = _hub_token(hf_token)
+        if not token:
+            print(f"Not pushing to {push_to_hub}: no token. Pass hf_token=, set HF_TOKEN, or add HF_TOKEN "
+                  "to Colab's secrets.")
+        else:
+            model.push_to_hub(push_to_hub, token=token, private=True)
+            tokenizer.push_to_hub(push_to_hub, token=token, private=True)
+            saved["hub (private)"] = Path(push_to_hub)
+    return saved
+
+
+def train(task: str | Task = "gsm8k", profile: Profile | str | None = None, steps: int | None = None,
+          output_dir: str | Path | None = None, resume: bool = True, reward: str | Sequence[str] | None = None, *,
+          sft_priming: bool | None = None, sft_steps: int | None = None, eval_size: int | None = None,
+          train_size: int | None = None, compare: bool = True, live: bool | None = None, plot_every: int = 5,
+          save_steps: int | None = None, seed: int = 0, stop_at_step: int | None = None,
+          overrides: dict | None = None, save_merged: bool = False, save_gguf: bool = False,
+          push_to_hub: str | None = None, hf_token: str | None = None, model=None, tokenizer=None,
+          peft_config=None, data: TaskData | None = None, callbacks: Sequence = (),
+          verbose: bool = True) -> TrainResult:
+    """GRPO-train ``task`` with ``profile`` (default: this runtime's). Re-running resumes the same run.
+
+    ``steps``: GRPO steps (default: the profile's, or the tiny recipe's on cpu-tiny). ``reward``: a reward
+    set of the task (gsm8k: ``"tag"``, ``"composite"``) or reward names. ``resume=False`` deletes the
+    run's checkpoints and starts over. ``stop_at_step`` simulates a session dying at that step.
+    ``model``/``tokenizer``/``peft_config``/``data`` replace the profile's model and the task's data.
+    """
+    say = print if verbose else (lambda *a, **k: None)
+    profile = prepare_runtime(profile)
+    task = get_task(task)
+    names = reward_names_for(task, profile, reward)
+    output_dir = Path(output_dir) if output_dir else ckpt.run_dir(task.name, profile.name)
+    settings = grpo_settings(profile, output_dir, steps, save_steps, seed, overrides)
+    if not resume:
+        ckpt.start_fresh(output_dir)
+    ckpt.check_run_matches(output_dir, _identity(task, profile, names, settings))
+    last = ckpt.last_checkpoint(output_dir) if resume else None
+
+    if model is None:
+        model, tokenizer, default_peft = load_model(profile)
+        peft_config = peft_config if peft_config is not None else default_peft
+    prepared: PreparedData = prepare_data(task, profile, tokenizer, train_size=train_size, data=data)
+    say(prepared.report())
+    heldout = [prepared.heldout[i] for i in range(min(len(prepared.heldout),
+                                                     eval_size or DEFAULT_EVAL_SIZE.get(profile.name, 100)))]
+
+    priming = None
+    if sft_priming is None:
+        sft_priming = profile.device != "cpu"
+    if sft_priming and last is None:
+        from .sft import DEFAULT_SFT_STEPS, prime_format
+
+        if peft_config is not None:  # the adapter must exist before priming so GRPO continues the same one
+            from peft import get_peft_model
+
+            model, peft_config = get_peft_model(model, peft_config), None
+        priming = prime_format(model, tokenizer, task, prepared.train, profile, str(output_dir / "sft"),
+                               steps=sft_steps or DEFAULT_SFT_STEPS, seed=seed)
+        say(priming.report())
+
+    from .compare import Evaluation, before_after, evaluate, has_adapter
+
+    before = None
+    max_new = settings["max_completion_length"].value
+    if compare and peft_config is None and not has_adapter(model):
+        # Full fine-tuning: no adapter to switch off afterwards, so record "before" now (kept for resumes).
+        before_path = output_dir / "before.json"
+        if last is not None and before_path.is_file():
+            before = Evaluation(**json.loads(before_path.read_text()))
+        else:
+            before = evaluate(model, tokenizer, task, heldout, max_new, profile)
+            before_path.write_text(json.dumps(vars(before)))
+
+    from transformers import PrinterCallback, ProgressCallback
+    from trl import GRPOTrainer
+
+    from .monitor import SimulatedInterruption, TrainingMonitor
+
+    monitor = TrainingMonitor(output_dir, live=live, plot_every=plot_every, stop_at_step=stop_at_step,
+                              title=f"GRPO on {task.name}, profile {profile.name}")
+    trainer = GRPOTrainer(model=model, reward_funcs=reward_functions(names), args=make_grpo_config(settings),
+                          train_dataset=prepared.train, processing_class=tokenizer, peft_config=peft_config,
+                          callbacks=[monitor, *callbacks])
+    monitor.attach(trainer)
+    for cb in (PrinterCallback, ProgressCallback):
+        trainer.remove_callback(cb)
+    model = trainer.model
+
+    resumed_from = None
+    if last is not None:
+        resumed_from = ckpt.checkpoint_step(last)
+        removed = ckpt.rewind_logs(output_dir, resumed_from)
+        say(f"resuming from {last.name} (step {resumed_from}); {removed} log rows after it will be redone")
+    interrupted = False
+    start = time.perf_counter()
+    try:
+        trainer.train(resume_from_checkpoint=str(last) if last is not None else None)
+    except SimulatedInterruption as stop:
+        interrupted = True
+        say(f"interrupted at step {stop.step} (simulated). Run the same train() call again to resume from "
+            f"the last checkpoint.")
+    finally:
+        monitor.close()
+    seconds = time.perf_counter() - start
+
+    saved: dict[str, Path] = {}
+    comparison = None
+    if not interrupted:
+        saved = save_outputs(model, tokenizer, profile, output_dir / "final", save_merged, save_gguf,
+                             push_to_hub, hf_token)
+        if compare:
+            comparison = before_after(model, tokenizer, task, heldout, max_new, profile, before=before)
+            (output_dir / "comparison.json").write_text(json.dumps({
+                "before_accuracy": comparison.before.accuracy, "after_accuracy": comparison.after.accuracy,
+                "before_format_rate": comparison.before.format_rate,
+                "after_format_rate": comparison.after.format_rate, "n": comparison.after.n}, indent=1))
+    plot_path = monitor.save_plot() if monitor.rows else None
+    result = TrainResult(
+        task=task.name, profile=profile.name, output_dir=output_dir, global_step=trainer.state.global_step,
+        max_steps=settings["max_steps"].value, interrupted=interrupted, resumed_from=resumed_from,
+        reward_names=names, history=list(monitor.rows), warnings=list(monitor.warnings), train_seconds=seconds,
+        data_report=prepared.report(), settings=settings, comparison=comparison, priming=priming, saved=saved,
+        plot_path=plot_path, trainer=trainer, model=model, tokenizer=tokenizer)
+    (output_dir / "result.json").write_text(json.dumps(
+        {k: getattr(result, k) for k in ("task", "profile", "global_step", "max_steps", "interrupted",
+                                         "resumed_from", "train_seconds")}, indent=1))
+    return result
