@@ -420,7 +420,11 @@ def _error_message(data: Any, raw: str) -> str:
     if isinstance(data, dict):
         err = data.get("error")
         if isinstance(err, dict):
-            parts = [str(err.get(k)) for k in ("type", "status", "code", "message") if err.get(k) is not None]
+            parts: list[str] = []
+            for k in ("type", "status", "code", "message"):
+                v = err.get(k)
+                if v is not None and str(v) not in parts:
+                    parts.append(str(v))
             return " ".join(parts)
         if isinstance(err, str):
             return err

@@ -580,6 +580,7 @@ class JudgeReward:
         self.empty_score = empty_score
         self.trust_env = trust_env
         self.__name__ = name
+        self.reward_range = (0.0, 1.0)  # or None per completion
         self.spent_usd = 0.0
         self._reserved = 0.0
         self._lock = threading.Lock()
