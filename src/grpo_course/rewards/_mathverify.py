@@ -33,3 +33,14 @@ def equal(gold: str, pred: str) -> bool:
     if not g or not p:
         return False
     return bool(verify(g, p, timeout_seconds=None))
+
+
+# Warm up at import (before the worker reports "ready"): the first LaTeX parse builds the ANTLR
+# parser and SymPy caches, which can take longer than a call's time limit on a busy machine.
+for _gold, _pred in [
+    ("\\frac{1}{2}", "0.5"),
+    ("\\frac{\\sqrt{3}}{2}", "9"),
+    ("18", "9 * 2"),
+    ("72", "x = 72"),
+]:
+    equal(_gold, _pred)

@@ -37,6 +37,7 @@ import functools
 import logging
 import math
 import re
+from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -47,6 +48,7 @@ from grpo_course.rewards.normalize import (
     Number,
     clean_span,
     find_numbers,
+    last_number,
     numbers_match,
     parse_number,
 )
@@ -136,6 +138,7 @@ def parse_gsm8k_gold(answer_text) -> str:
 
 TAG, BOXED, HASH, FINAL, LAST = "tag", "boxed", "####", "final answer is", "last number"
 MAX_BOXED_CHARS = 1000
+MAX_ANSWERS = 20  # more final answers than this in one completion is junk (strict refuses it)
 _HASH_RE = re.compile(r"####[ \t]*(?=[-−$\d.\\])([^\n]{0,200})")
 _FINAL_RE = re.compile(
     r"\b(?:final\s{1,5})?answer\b[ \t]{0,5}\**[ \t]{0,5}(?:is\b[ \t]{0,5}:?|:|=)[ \t]{0,5}", re.IGNORECASE
@@ -177,65 +180,66 @@ def _tag_blocks(text: str, lenient: bool) -> list[str]:
     return blocks
 
 
-def _boxed_spans(text: str, limit: int = 50) -> list[tuple[str, int]]:
-    """Contents of ``\\boxed{...}`` / ``\\fbox{...}`` with nested braces, and the index just after
-    each. Also ``\\boxed 5``. Each scan is bounded, so the whole pass is linear in the text."""
+def _closing_braces(text: str) -> dict[int, int]:
+    """Index of each ``{`` -> index of its matching ``}`` (one linear pass with a stack)."""
+    stack: list[int] = []
+    match: dict[int, int] = {}
+    for i, c in enumerate(text):
+        if c == "{":
+            stack.append(i)
+        elif c == "}" and stack:
+            match[stack.pop()] = i
+    return match
+
+
+_BOXED_RE = re.compile(r"\\(?:boxed|fbox)(?: *(\{)| +([^\s$]{1,50}))")
+
+
+def _boxed_spans(text: str, limit: int = MAX_ANSWERS) -> list[tuple[str, int]]:
+    """Contents of the last ``limit`` ``\\boxed{...}`` / ``\\fbox{...}`` (nested braces matched) and
+    where each starts. Also ``\\boxed 5``. Linear in the length of the text."""
+    hits = deque(_BOXED_RE.finditer(text), maxlen=limit)
+    if not hits:
+        return []
+    closing = _closing_braces(text) if any(m.group(1) for m in hits) else {}
     out: list[tuple[str, int]] = []
-    for command in ("\\boxed", "\\fbox"):
-        pos = 0
-        while True:
-            i = text.find(command, pos)
-            if i < 0:
-                break
-            j = i + len(command)
-            while j < len(text) and text[j] == " ":
-                j += 1
-            pos = j
-            if j < len(text) and text[j] == "{":
-                depth, k, end = 0, j, min(len(text), j + MAX_BOXED_CHARS)
-                while k < end:
-                    c = text[k]
-                    if c == "{":
-                        depth += 1
-                    elif c == "}":
-                        depth -= 1
-                        if depth == 0:
-                            out.append((text[j + 1 : k], i))
-                            pos = k + 1
-                            break
-                    k += 1
-            elif j > i + len(command):  # "\boxed 5"
-                m = re.match(r"[^\s$]{1,50}", text[j:])
-                if m:
-                    out.append((m.group(0), i))
-    out.sort(key=lambda t: t[1])
-    return out[-limit:]
+    for m in hits:
+        if m.group(1):
+            j = m.start(1)
+            k = closing.get(j)
+            if k is not None and k - j <= MAX_BOXED_CHARS:
+                out.append((text[j + 1 : k], m.start()))
+        else:
+            out.append((m.group(2), m.start()))
+    return out
 
 
 def _final_spans(text: str) -> list[str]:
     spans = []
-    for m in _FINAL_RE.finditer(text):
+    for m in deque(_FINAL_RE.finditer(text), maxlen=MAX_ANSWERS):
         rest = text[m.end() : m.end() + 200].split("\n", 1)[0]
         end = _SENTENCE_END_RE.search(rest)
         spans.append(rest[: end.start()] if end else rest)
     return [s for s in spans if s.strip()]
 
 
-def _candidates(text: str, lenient: bool) -> tuple[str, list[str]]:
-    """The winning kind of anchor and all its spans in order."""
+def _candidates(text: str, lenient: bool) -> tuple[str, list[str], bool]:
+    """The winning kind of anchor, its last :data:`MAX_ANSWERS` spans in order, and whether
+    there were more than that."""
     blocks = _tag_blocks(text, lenient)
     if blocks:
-        return TAG, blocks
-    boxed = _boxed_spans(text)
-    if boxed:
-        return BOXED, [b for b, _ in boxed]
-    hashes = [m.group(1) for m in _HASH_RE.finditer(text)]
+        return TAG, blocks[-MAX_ANSWERS:], len(blocks) > MAX_ANSWERS
+    if "\\boxed" in text or "\\fbox" in text:
+        boxed = _boxed_spans(text, MAX_ANSWERS + 1)
+        if boxed:
+            return BOXED, [b for b, _ in boxed][-MAX_ANSWERS:], len(boxed) > MAX_ANSWERS
+    hashes = deque((m.group(1) for m in _HASH_RE.finditer(text)), maxlen=MAX_ANSWERS + 1)
     if hashes:
-        return HASH, hashes
+        return HASH, list(hashes)[-MAX_ANSWERS:], len(hashes) > MAX_ANSWERS
     finals = _final_spans(text)
     if finals:
-        return FINAL, finals
-    return "", []
+        return FINAL, finals, False
+    return "", [], False
 
 
 def _span_number(span: str, mode: str) -> Number | None:
@@ -254,19 +258,18 @@ def find_answer(text, mode: str = "lenient") -> Extraction | None:
     if len(text) > MAX_TEXT_CHARS:
         text = text[-MAX_TEXT_CHARS:]
     lenient = mode == "lenient"
-    kind, spans = _candidates(text, lenient)
+    kind, spans, too_many = _candidates(text, lenient)
     if lenient:
         usable = [s for s in spans if s.strip()]
         if usable:
             span = usable[-1].strip()
             return Extraction(kind, span, _span_number(span, mode), tuple(spans))
-        numbers = find_numbers(_ANNOTATION_RE.sub(" ", text[-4000:]), limit=10_000)
-        if not numbers:
-            return None
-        last = numbers[-1]
-        return Extraction(LAST, last.text, last, ())
+        last = last_number(_ANNOTATION_RE.sub(" ", text[-4000:]))
+        return Extraction(LAST, last.text, last, ()) if last is not None else None
     if not spans:
         return None
+    if too_many:
+        return Extraction(kind, None, None, tuple(spans), reason=f"more than {MAX_ANSWERS} answers")
     stripped = [s.strip() for s in spans]
     if not all(stripped):
         return Extraction(kind, None, None, tuple(spans), reason="empty answer")
@@ -309,10 +312,15 @@ _TOWER_RE = re.compile(
 )
 
 
+_PROSE_WORD_RE = re.compile(r"(?<![\\A-Za-z])[A-Za-z]{3,}")
+
+
 def _safe_for_math_verify(s: str) -> bool:
     """Refuse inputs that make SymPy slow before calling it: power towers, exponents >= 100,
     factorials of large numbers, very long text, giant numbers."""
     if len(s) > 300 or re.search(r"\d{41,}", s):
+        return False
+    if len(_PROSE_WORD_RE.findall(s)) > 2:  # prose, not mathematics: nothing for SymPy to do
         return False
     return not _TOWER_RE.search(s)
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections import deque
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -199,6 +200,16 @@ def find_numbers(text: str, limit: int = 200) -> list[Number]:
             if len(out) >= limit:
                 break
     return out
+
+
+def last_number(text: str) -> Number | None:
+    """The last valid number in ``text`` (only the last few matches are converted)."""
+    s = text.translate(_MINUS_SIGNS)
+    for m in reversed(deque(_NUMBER_RE.finditer(s), maxlen=5)):
+        n = _token_value(m)
+        if n is not None:
+            return n
+    return None
 
 
 def parse_number(span: str | None, mode: str = "strict") -> Number | None:
