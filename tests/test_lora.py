@@ -348,3 +348,41 @@ def test_plot_plan_draws_two_stacked_bars_and_the_limit():
     assert [t.get_text() for t in ax.get_xticklabels()] == ["generation", "training"]
     assert any(abs(line.get_ydata()[0] - plan.limit_gib) < 1e-9 for line in ax.get_lines())
     plt.close(ax.figure)
+
+
+# ---------------------------------------------------------------- the update W + s * B @ A
+
+@pytest.mark.parametrize("use_rslora", [False, True], ids=["alpha/r", "rslora"])
+def test_merged_weight_equals_peft_on_the_same_matrices(use_rslora):
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    from grpo_course.lora import merged_weight
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(6, 5, bias=False))
+    W = net[0].weight.detach().clone()
+    peft_net = get_peft_model(net, LoraConfig(r=2, lora_alpha=3, target_modules=["0"], use_rslora=use_rslora))
+    layer = peft_net.base_model.model[0]
+    A, B = torch.randn(2, 6), torch.randn(5, 2)
+    with torch.no_grad():
+        layer.lora_A["default"].weight.copy_(A)
+        layer.lora_B["default"].weight.copy_(B)
+    x = torch.randn(4, 6)
+    expected = x @ merged_weight(W, A, B, 3, use_rslora).T
+    torch.testing.assert_close(peft_net(x), expected)
+
+
+def test_b_starts_at_zero_so_the_adapter_starts_as_the_identity():
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(8, 8))
+    x = torch.randn(3, 8)
+    before = net(x).detach()
+    peft_net = get_peft_model(net, LoraConfig(r=4, lora_alpha=8, target_modules=["0"]))
+    layer = peft_net.base_model.model[0]
+    assert torch.count_nonzero(layer.lora_B["default"].weight) == 0
+    assert torch.count_nonzero(layer.lora_A["default"].weight) > 0
+    torch.testing.assert_close(peft_net(x), before)
