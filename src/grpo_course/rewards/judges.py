@@ -742,7 +742,12 @@ class JudgeReward:
         limits = httpx.Limits(
             max_connections=self.max_concurrency, max_keepalive_connections=self.max_concurrency
         )
-        async with httpx.AsyncClient(limits=limits, follow_redirects=False, trust_env=False) as http:
+        trust_env = self.trust_env
+        if trust_env is None:  # honour HTTPS_PROXY & co. for real services, never for a local server
+            trust_env = not all(_is_loopback(j.base_url) for j in self.judges)
+        async with httpx.AsyncClient(
+            limits=limits, follow_redirects=False, trust_env=trust_env, verify=_ssl_context()
+        ) as http:
             for req in requests:
                 row: list[asyncio.Task | None] = []
                 for j_idx, judge in enumerate(self.judges):
@@ -776,10 +781,9 @@ class JudgeReward:
             ]
             for row in jobs
         ]
-        shared = {id(t) for t in tasks.values()}
-        return self._finish(requests, verdicts, n_unique_calls=len(shared))
+        return self._finish(requests, verdicts)
 
-    def _finish(self, requests, verdicts, n_unique_calls) -> BatchResult:
+    def _finish(self, requests, verdicts) -> BatchResult:
         rewards: list[float | None] = []
         counts: Counter = Counter()
         failures: Counter = Counter()
@@ -800,7 +804,7 @@ class JudgeReward:
                 step_cost += v.cost_usd
                 if v.cached:
                     counts["cache_hits"] += 1
-                elif v.error != "budget":
+                elif v.error not in ("budget", "no_api_key"):  # an HTTP request was made
                     counts["calls"] += 1
                 if not v.ok:
                     failures[(v.judge, v.error)] += 1
