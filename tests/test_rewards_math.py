@@ -184,7 +184,8 @@ EXTRACT_TABLE = [  # completion, strict, lenient
     ("She makes $18.00 every day.", None, "18"),
     ("I think 72. Actually no, it is 70.", None, "70"),
     ("<think>48 + 24 = 72</think><answer>72", None, "72"),
-    ("<answer>17 or 18</answer>", None, "17"),
+    ("<answer>17 or 18</answer>", None, "17 or 18"),  # a hedge has no number, even in lenient mode
+    ("<answer>18 dollars per day for 7 days</answer>", None, "18"),
     # the word "answer" does not anchor on its own (math-verify's pitfall, evaluation.md 1.9)
     ("Let me find the answer. 5+4=9, 9*2=18. So she makes 18 dollars.", None, "18"),
     # several answers of the winning kind: strict refuses unless they agree, lenient takes the last
@@ -253,8 +254,9 @@ CORRECT_TABLE = [  # completion, gold, strict verdict, lenient verdict
     (format_response("...", "18 apples."), "18", True, True),
     (format_response("...", "0.67"), r"\frac{2}{3}", False, True),  # rounding: lenient only
     (format_response("...", "72.5"), "72", False, False),
-    (format_response("...", "17 or 18"), "18", False, False),  # hedge: first number in lenient
-    (format_response("...", "18 or 17"), "18", False, True),
+    (format_response("...", "17 or 18"), "18", False, False),  # hedges score 0 in both modes
+    (format_response("...", "18 or 17"), "18", False, False),
+    (format_response("...", "maybe 18, 17?"), "18", False, False),
     (format_response("...", "9 * 2"), "18", False, True),  # an expression: lenient asks math-verify
     ("<answer>17</answer><answer>18</answer>", "18", False, True),
     ("She makes $18.00 every day.", "18", False, True),  # no anchor: lenient only

@@ -17,9 +17,11 @@ Two modes (the difference matters, see ``notebooks/02_reward_design.ipynb``):
   and an unevaluated expression (``9 * 2``) is not an answer to a numeric question. LaTeX golds
   (``\\frac{\\sqrt{3}}{2}``) go to math-verify.
 * ``"lenient"`` is for **evaluation** (measuring a model, never optimised against): no anchor
-  needed (last-number fallback), the last of several answers counts, a hedged span gives its
-  first number, a truncated ``<answer>72`` counts, rounded decimals with two or more places are
-  accepted (``0.33`` for ``1/3``), and LaTeX or expressions go to math-verify.
+  needed (last-number fallback), the last of several answers counts (a self-correction), a
+  longer span gives its first number (``18 dollars per day for 7 days``) but a hedge
+  (``17 or 18``) still scores 0, a truncated ``<answer>72`` counts, rounded decimals with two or
+  more places are accepted (``0.33`` for ``1/3``), and LaTeX or expressions go to math-verify.
+  Lenient forgives format, never ambiguity.
 
 math-verify runs in a child process with a hard timeout (:mod:`grpo_course.rewards.timeout`),
 because its own ``signal.alarm`` timeout fails in threads. Inputs that would make SymPy hang
@@ -48,6 +50,7 @@ from grpo_course.rewards.normalize import (
     Number,
     clean_span,
     find_numbers,
+    is_hedge,
     last_number,
     numbers_match,
     parse_number,
@@ -243,8 +246,11 @@ def _candidates(text: str, lenient: bool) -> tuple[str, list[str], bool]:
 
 
 def _span_number(span: str, mode: str) -> Number | None:
+    """The number an answer span states. Lenient mode takes the first number of a longer span
+    ("18 dollars per day for 7 days"), but never of a hedge ("17 or 18", "maybe 18?"): lenient
+    forgives format, not ambiguity."""
     n = parse_number(span, "strict")
-    if n is None and mode == "lenient" and not _LATEX_MATH_RE.search(span):
+    if n is None and mode == "lenient" and not _LATEX_MATH_RE.search(span) and not is_hedge(span):
         n = parse_number(span, "lenient")
     return n
 
@@ -387,8 +393,8 @@ def _span_equals_gold(ext: Extraction, gold_str: str, mode: str, use_math_verify
     if gold_number is not None:
         if ext.number is not None:
             return numbers_match(ext.number, gold_number, mode)
-        if mode == "strict" or not use_math_verify:
-            return False
+        if mode == "strict" or not use_math_verify or not _LATEX_MATH_RE.search(ext.span):
+            return False  # strict: not one number; lenient: nothing for math-verify either
         return _math_verify_equal(gold_str, ext.span)
     if _same_text(gold_str, ext.span):
         return True

@@ -202,6 +202,12 @@ def find_numbers(text: str, limit: int = 200) -> list[Number]:
     return out
 
 
+def is_hedge(span: str) -> bool:
+    """Several numbers joined by a hedge word ("17 or 18", "between 17 and 18", "maybe 17, 18?")."""
+    s = clean_span(span)
+    return bool(_HEDGE_RE.search(s)) and len(_NUMBER_RE.findall(s)) > 1
+
+
 def last_number(text: str) -> Number | None:
     """The last valid number in ``text`` (only the last few matches are converted)."""
     s = text.translate(_MINUS_SIGNS)
