@@ -151,7 +151,8 @@ PROFILES: dict[str, Profile] = {
         max_prompt_length=256,
         max_completion_length=1024,
         max_steps=250,
-        gpu_memory_utilization=0.85,
+        # <= Unsloth's standby tier for a 22 GB GPU (0.825 x 0.95 = 0.78); see grpo_course.gpu
+        gpu_memory_utilization=0.75,
     ),
     "large": Profile(
         name="large",
