@@ -610,6 +610,26 @@ def test_reward_never_raises_on_bad_input(server):
     assert len(out) == 4 and out[1] == 0.0 and out[2] == out[3] is not None
 
 
+_WEIRD = st.one_of(
+    st.text(max_size=200),
+    st.text(alphabet="{}<>/\"'\\\n\t", max_size=100),
+    st.builds(lambda n: "<think>" * n + "</candidate_answer>" * n, st.integers(0, 50)),
+    st.builds(lambda s, n: s * n, st.text(min_size=1, max_size=3), st.integers(1, 40_000)),
+)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(_WEIRD, min_size=1, max_size=3))
+def test_reward_is_total_on_arbitrary_text(completions):
+    """Unicode, delimiter soup, huge inputs: one value per completion, in [0, 1] or None, no exception."""
+    with FakeJudgeServer() as srv:
+        reward = reward_for(srv)
+        out = reward(completions=completions, prompts=[Q] * len(completions))
+    assert len(out) == len(completions)
+    assert all(r is None or (0.0 <= r <= 1.0 and math.isfinite(r)) for r in out)
+    assert all(r is not None for r in out)  # the fake judges are healthy: everything gets scored
+
+
 def test_works_inside_a_running_event_loop(server):
     reward = reward_for(server)
 
