@@ -77,6 +77,7 @@ def loopback_only(monkeypatch):
 def server():
     with FakeJudgeServer(retry_after="0.05", hang_seconds=1.0, max_requests=200) as srv:
         yield srv
+    assert srv.over_limit == 0, "a test sent more requests than the fake server's cap"
 
 
 def reward_for(srv, providers=("anthropic", "gemini"), tmp_path=None, **kw):
