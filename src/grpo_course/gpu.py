@@ -180,8 +180,12 @@ def max_seq_length(profile: Profile) -> int:
     return profile.max_prompt_length + profile.max_completion_length
 
 
-def from_pretrained_kwargs(profile: Profile, lora: LoraSettings, seed: int = 0) -> dict[str, Any]:
-    """Keywords for ``FastLanguageModel.from_pretrained`` on a GPU profile."""
+def from_pretrained_kwargs(profile: Profile, lora: LoraSettings) -> dict[str, Any]:
+    """Keywords for ``FastLanguageModel.from_pretrained`` on a GPU profile.
+
+    No ``random_state``: Unsloth 2026.10.7 accepts it but the Llama loader never reads it (the
+    contract test caught that); the seed goes to ``get_peft_model`` and to TRL instead.
+    """
     _require_gpu_profile(profile)
     kwargs: dict[str, Any] = {
         "model_name": profile.model_path(),
@@ -190,7 +194,6 @@ def from_pretrained_kwargs(profile: Profile, lora: LoraSettings, seed: int = 0) 
         "load_in_4bit": profile.load_in_4bit,  # Unsloth's default is True (QLoRA): always say which
         "load_in_fp8": profile.load_in_fp8,  # L4: resolves to the pre-quantized FP8-Block checkpoint
         "fast_inference": profile.uses_vllm,  # vLLM engine inside the model (model.fast_generate)
-        "random_state": seed,
     }
     if profile.uses_vllm:
         kwargs["gpu_memory_utilization"] = profile.gpu_memory_utilization
@@ -362,7 +365,7 @@ def load_model_and_tokenizer(profile: Profile, lora: LoraSettings, seed: int = 0
     check_device_fits(profile)
     from unsloth import FastLanguageModel
 
-    model, tokenizer = FastLanguageModel.from_pretrained(**from_pretrained_kwargs(profile, lora, seed))
+    model, tokenizer = FastLanguageModel.from_pretrained(**from_pretrained_kwargs(profile, lora))
     model = FastLanguageModel.get_peft_model(model, **peft_kwargs(lora, seed))
     return model, tokenizer
 

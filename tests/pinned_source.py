@@ -1,0 +1,320 @@
+"""Read the source of the pinned Colab GPU wheels without installing or importing them.
+
+``pinned_wheel("unsloth")`` downloads the exact wheel that ``src/grpo_course/colab_pins.txt`` pins
+(``pip download --no-deps --only-binary=:all:`` for CPython 3.12 on manylinux x86_64) once into
+``~/.cache/grpo-course/wheels`` (``GRPO_COURSE_CACHE`` moves it), then reads modules straight out of
+the zip; only the members asked for are decompressed (the vLLM wheel is 430 MB).
+
+The AST helpers answer the questions the GPU contract tests ask: which parameters a function takes,
+whether it reads a parameter, where a ``**kwargs`` keyword is consumed, which fields a dataclass (or
+msgspec struct) has through its bases, and which function an attribute is bound to at run time.
+"""
+
+from __future__ import annotations
+
+import ast
+import fcntl
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from grpo_course import bootstrap
+
+CACHE_DIR = Path(os.environ.get("GRPO_COURSE_CACHE") or Path.home() / ".cache" / "grpo-course")
+WHEEL_DIR = CACHE_DIR / "wheels"
+
+# Colab runs CPython 3.12 on manylinux x86_64: every manylinux tag a wheel there may carry.
+PYTHON_VERSION = "3.12"
+PLATFORM_TAGS = ([f"manylinux_2_{minor}_x86_64" for minor in range(5, 40)]
+                 + ["manylinux2014_x86_64", "manylinux2010_x86_64", "manylinux1_x86_64", "linux_x86_64"])
+
+# pip settings that describe *this* machine rather than Colab's registry view: dropped for the
+# subprocesses below. The config files (here one adds `constraint = torch<=2.14.1` and local
+# find-links/extra indexes) go with PIP_CONFIG_FILE=/dev/null; these environment variables pass.
+_PIP_ENV_KEEP = {"PIP_CERT", "PIP_CLIENT_CERT", "PIP_INDEX_URL", "PIP_TRUSTED_HOST", "PIP_PROXY",
+                 "PIP_DEFAULT_TIMEOUT", "PIP_RETRIES", "PIP_DISABLE_PIP_VERSION_CHECK"}
+
+
+def pip_env() -> dict[str, str]:
+    """The environment for pip subprocesses: no pip config files, no machine-local PIP_* settings."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PIP_") or k in _PIP_ENV_KEEP}
+    env["PIP_CONFIG_FILE"] = os.devnull
+    env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
+    return env
+
+
+def platform_args() -> list[str]:
+    args = ["--only-binary=:all:", "--python-version", PYTHON_VERSION, "--implementation", "cp"]
+    for tag in PLATFORM_TAGS:
+        args += ["--platform", tag]
+    return args
+
+
+def _norm(name: str) -> str:
+    return re.sub(r"[-_.]+", "_", name).lower()
+
+
+def pinned_versions(profile: str = "l4") -> dict[str, str]:
+    """Normalised name -> exact version, from ``colab_pins.txt`` (l4 is the largest set)."""
+    out = {}
+    for pin in bootstrap.gpu_pins(profile):
+        name, _, version = pin.partition("==")
+        out[_norm(name)] = version
+    return out
+
+
+def _find_cached(name: str, version: str) -> Path | None:
+    for path in WHEEL_DIR.glob("*.whl"):
+        dist, ver = path.name.split("-")[:2]
+        if _norm(dist) == _norm(name) and ver == version:
+            return path
+    return None
+
+
+def pinned_wheel(name: str, version: str | None = None) -> Path:
+    """The cached wheel of ``name`` at its pinned version, downloaded once (a lock keeps xdist workers
+    from downloading it twice)."""
+    version = version or pinned_versions()[_norm(name)]
+    WHEEL_DIR.mkdir(parents=True, exist_ok=True)
+    found = _find_cached(name, version)
+    if found:
+        return found
+    with open(WHEEL_DIR / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        found = _find_cached(name, version)
+        if found:
+            return found
+        with tempfile.TemporaryDirectory(dir=WHEEL_DIR, prefix=".download-") as tmp:
+            cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "--dest", tmp,
+                   *platform_args(), f"{name}=={version}"]
+            proc = subprocess.run(cmd, env=pip_env(), capture_output=True, text=True, timeout=1800)
+            if proc.returncode != 0:
+                raise RuntimeError(f"pip download {name}=={version} failed:\n{proc.stderr[-3000:]}")
+            (wheel,) = Path(tmp).glob("*.whl")
+            target = WHEEL_DIR / wheel.name
+            shutil.move(str(wheel), target)  # same filesystem: an atomic rename
+    return target
+
+
+# --------------------------------------------------------------------------- reading modules
+
+
+class PinnedSource:
+    """Modules of several pinned wheels, looked up by dotted name (``unsloth.models.loader``)."""
+
+    PACKAGES = ("unsloth", "unsloth_zoo", "trl", "transformers", "peft", "vllm")
+
+    def __init__(self, packages=PACKAGES):
+        self.wheels = {p: zipfile.ZipFile(pinned_wheel(p)) for p in packages}
+        self._trees: dict[str, ast.Module] = {}
+
+    def version(self, package: str) -> str:
+        return Path(self.wheels[package].filename).name.split("-")[1]
+
+    def _member(self, dotted: str) -> tuple[zipfile.ZipFile, str]:
+        top = dotted.split(".")[0]
+        if top not in self.wheels:
+            raise KeyError(f"{dotted}: package {top!r} is not among the pinned wheels read here")
+        zf = self.wheels[top]
+        base = dotted.replace(".", "/")
+        names = set(zf.namelist())
+        for candidate in (base + ".py", base + "/__init__.py"):
+            if candidate in names:
+                return zf, candidate
+        raise KeyError(f"{dotted}: no such module in {Path(zf.filename).name}")
+
+    def has_module(self, dotted: str) -> bool:
+        try:
+            self._member(dotted)
+            return True
+        except KeyError:
+            return False
+
+    def text(self, dotted: str) -> str:
+        zf, member = self._member(dotted)
+        return zf.read(member).decode("utf-8")
+
+    def tree(self, dotted: str) -> ast.Module:
+        if dotted not in self._trees:
+            self._trees[dotted] = ast.parse(self.text(dotted))
+        return self._trees[dotted]
+
+    def is_package(self, dotted: str) -> bool:
+        return self._member(dotted)[1].endswith("/__init__.py")
+
+    # ----------------------------------------------------------------- definitions
+
+    def find(self, dotted: str, qualname: str):
+        """The ``FunctionDef``/``ClassDef`` for ``Class.method`` or ``function`` in a module."""
+        node: ast.AST = self.tree(dotted)
+        for part in qualname.split("."):
+            body = getattr(node, "body", [])
+            matches = [n for n in body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+                       and n.name == part]
+            if not matches:
+                raise KeyError(f"{dotted}: no definition {qualname!r}")
+            node = matches[-1]  # the last definition wins, as at run time
+        return node
+
+    def resolve_import(self, dotted: str, name: str) -> tuple[str, str]:
+        """Where a name imported into module ``dotted`` is defined: (module, name)."""
+        pkg = dotted if self.is_package(dotted) else dotted.rsplit(".", 1)[0]
+        for node in ast.walk(self.tree(dotted)):
+            if isinstance(node, ast.ImportFrom):
+                for alias in node.names:
+                    if (alias.asname or alias.name) != name:
+                        continue
+                    if node.level:
+                        parts = pkg.split(".")
+                        base = ".".join(parts[: len(parts) - node.level + 1])
+                        module = f"{base}.{node.module}" if node.module else base
+                    else:
+                        module = node.module
+                    return self._follow_reexport(module, alias.name)
+        raise KeyError(f"{dotted}: {name!r} is not imported there")
+
+    # Names a package's __init__ re-exports through a lazy-import table that the AST cannot follow.
+    REEXPORTS = {("transformers", "TrainingArguments"): ("transformers.training_args", "TrainingArguments")}
+
+    def _follow_reexport(self, module: str, name: str) -> tuple[str, str]:
+        if (module, name) in self.REEXPORTS:
+            return self.REEXPORTS[(module, name)]
+        try:
+            self.find(module, name)
+            return module, name
+        except KeyError:
+            pass
+        if self.has_module(module):
+            return self.resolve_import(module, name)
+        raise KeyError(f"cannot resolve {module}.{name}")
+
+
+@dataclass(frozen=True)
+class Params:
+    """What a function's signature accepts."""
+
+    positional: tuple[str, ...]  # positional-or-keyword, in order
+    keyword_only: tuple[str, ...]
+    var_positional: bool
+    var_keyword: str | None  # the name of **kwargs, if any
+
+    @property
+    def names(self) -> set[str]:
+        return set(self.positional) | set(self.keyword_only)
+
+
+def params(func: ast.FunctionDef) -> Params:
+    a = func.args
+    return Params(tuple(x.arg for x in a.posonlyargs + a.args), tuple(x.arg for x in a.kwonlyargs),
+                  a.vararg is not None, a.kwarg.arg if a.kwarg else None)
+
+
+def reads_name(func: ast.AST, name: str) -> bool:
+    """Does the function body read the variable ``name`` (a parameter that is actually used)?"""
+    return any(isinstance(n, ast.Name) and n.id == name and isinstance(n.ctx, ast.Load) for n in ast.walk(func))
+
+
+def kwargs_keys_read(func: ast.FunctionDef) -> set[str]:
+    """Literal keys the function takes out of its ``**kwargs``: ``kwargs.get("k")``, ``.pop("k")``,
+    ``kwargs["k"]``, ``"k" in kwargs``."""
+    var = params(func).var_keyword
+    keys: set[str] = set()
+    if var is None:
+        return keys
+    for node in ast.walk(func):
+        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                and isinstance(node.func.value, ast.Name) and node.func.value.id == var
+                and node.func.attr in ("get", "pop", "setdefault") and node.args
+                and isinstance(node.args[0], ast.Constant)):
+            keys.add(node.args[0].value)
+        elif (isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name) and node.value.id == var
+              and isinstance(node.slice, ast.Constant)):
+            keys.add(node.slice.value)
+        elif (isinstance(node, ast.Compare) and isinstance(node.left, ast.Constant)
+              and any(isinstance(c, ast.Name) and c.id == var for c in node.comparators)):
+            keys.add(node.left.value)
+    return keys
+
+
+def forwarding_calls(func: ast.FunctionDef) -> list[ast.Call]:
+    """Calls in the body that pass the function's ``**kwargs`` on."""
+    var = params(func).var_keyword
+    return [n for n in ast.walk(func) if isinstance(n, ast.Call) and var is not None
+            and any(k.arg is None and isinstance(k.value, ast.Name) and k.value.id == var for k in n.keywords)]
+
+
+def call_keywords(call: ast.Call) -> set[str]:
+    return {k.arg for k in call.keywords if k.arg is not None}
+
+
+def calls_to(func: ast.AST, dotted_callee: str) -> list[ast.Call]:
+    """Calls whose callee is spelled ``dotted_callee`` (``FastLlamaModel.get_peft_model``, ``LLM``)."""
+    return [n for n in ast.walk(func) if isinstance(n, ast.Call) and ast.unparse(n.func) == dotted_callee]
+
+
+# Bases from outside the pinned wheels that contribute no fields.
+_FIELDLESS_BASES = {"TypedDict", "Generic", "Protocol", "ABC", "Enum", "str"}
+
+
+def dataclass_fields(src: PinnedSource, module: str, cls: str) -> dict[str, ast.expr | None]:
+    """Init fields of a dataclass or msgspec struct through its bases: name -> default expression.
+
+    Skips ``ClassVar`` annotations and ``field(init=False)``; a subclass's field overrides its base's.
+    """
+    node = src.find(module, cls)
+    fields: dict[str, ast.expr | None] = {}
+    for base in node.bases:
+        base_name = ast.unparse(base)
+        if base_name in ("object", "msgspec.Struct", "PydanticMsgspecMixin") or "." in base_name:
+            continue
+        try:
+            src.find(module, base_name)
+            base_module = module
+        except KeyError:
+            try:
+                base_module, base_name = src.resolve_import(module, base_name)
+            except KeyError:
+                if base_name in _FIELDLESS_BASES:
+                    continue
+                raise
+        fields.update(dataclass_fields(src, base_module, base_name))
+    for stmt in node.body:
+        if not (isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name)):
+            continue
+        if "ClassVar" in ast.unparse(stmt.annotation):
+            continue
+        value = stmt.value
+        if isinstance(value, ast.Call) and ast.unparse(value.func) in ("field", "dataclasses.field", "msgspec.field"):
+            kws = {k.arg: k.value for k in value.keywords}
+            if isinstance(kws.get("init"), ast.Constant) and kws["init"].value is False:
+                continue
+            value = kws.get("default")
+        fields[stmt.target.id] = value
+    return fields
+
+
+def attribute_bindings(func_or_module: ast.AST, attribute: str) -> list[ast.expr]:
+    """Right-hand sides of ``<something>.<attribute> = ...`` assignments."""
+    out = []
+    for node in ast.walk(func_or_module):
+        if isinstance(node, ast.Assign):
+            for target in node.targets:
+                if isinstance(target, ast.Attribute) and target.attr == attribute:
+                    out.append(node.value)
+    return out
+
+
+def string_constants(tree: ast.AST) -> list[str]:
+    return [n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)]
+
+
+@lru_cache(maxsize=1)
+def pinned_source() -> PinnedSource:
+    return PinnedSource()
