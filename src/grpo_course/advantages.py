@@ -16,8 +16,9 @@ Conventions, chosen to equal TRL 1.14's ``GRPOTrainer`` bit for bit:
   ``n``): for ``[1, 0, 1, 0]`` the population std is 0.5 and gives ``[1, -1, 1, -1]``, while TRL's
   sample std is 0.577 and gives ``±0.866``. Pass ``std="population"`` to get the former.
 * ``eps`` (TRL: ``1e-4``) is added **outside** the square root, to the std, not to the variance.
-  A group whose rewards are all equal therefore gets advantage exactly 0 (0 / 1e-4), never a division
-  by zero.
+  A group whose rewards are all equal therefore gets advantage 0 (0 / 1e-4), never a division by zero.
+  (Exactly 0 when the mean is exact, as for 0/1 rewards; otherwise within rounding of the mean,
+  e.g. 1e-13 for three rewards of 0.1, in TRL as here.)
 * ``NaN`` rewards mean "not scored" (TRL turns a reward function's ``None`` into NaN): they are left
   out of the group's mean and std and their advantage is 0.
 
@@ -85,8 +86,8 @@ def _nan_std(x: torch.Tensor, dim: int | None, std: StdKind) -> torch.Tensor:
     centre = torch.nanmean(x, dim=dim, keepdim=True)
     variance = torch.nanmean((x - centre) ** 2, dim=dim, keepdim=True)
     if std == "sample":
-        count = torch.sum(~torch.isnan(x), dim=dim, keepdim=True)
-        bessel = count / (count - 1)
+        count = torch.sum(~torch.isnan(x), dim=dim, keepdim=True).to(x.dtype)
+        bessel = count / (count - 1)  # in x's dtype: TRL's int/int gives float32, the same for float32 rewards
         bessel = torch.where(count > 1, bessel, torch.full_like(bessel, float("nan")))
         variance = variance * bessel
     elif std != "population":
@@ -184,7 +185,8 @@ def weight_of_lone_success(group_size: int, scale: Scale = "group", eps: float =
     """Advantages in a group of ``G`` binary rewards where exactly one completion succeeded.
 
     Returns ``(A_success, A_failure)``. With ``scale="none"``: ``(1 - 1/G, -1/G)``, e.g. 0.875 and
-    -0.125 for G=8; with std scaling the lone success gets a weight that grows like ``sqrt(G)``.
+    -0.125 for G=8. With std scaling (sample std ``1/sqrt(G)``): ``((G - 1)/sqrt(G), -1/sqrt(G))``, so the
+    lone success's weight grows like ``sqrt(G)`` (2.47 for G=8) while each failure's shrinks.
     """
     rewards = np.zeros(group_size)
     rewards[0] = 1.0
