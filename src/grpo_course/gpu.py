@@ -261,6 +261,8 @@ def unsloth_silent_changes(kwargs: dict[str, Any], world_size: int = 1) -> list[
     """
     changes = []
     for key, trl_default in TRL_DEFAULTS_UNSLOTH_CHANGES.items():
+        if key.startswith("vllm_") and not kwargs.get("use_vllm"):
+            continue  # only matters when vLLM generates
         if key not in kwargs and UNSLOTH_GRPO_DEFAULTS[key] != trl_default:
             changes.append(f"{key}: not passed, so Unsloth uses {UNSLOTH_GRPO_DEFAULTS[key]!r} "
                            f"(TRL's default is {trl_default!r})")
