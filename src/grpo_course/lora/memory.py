@@ -415,9 +415,16 @@ def max_fitting(plan_kwargs: dict, name: str, candidates) -> object | None:
     return best
 
 
-STACK_ORDER = ("base weights", "vLLM's copy of the weights", "LoRA weights (fp32)", "optimizer state",
-               "LoRA gradients (fp32)", "activations", "logits", "KV cache", "vLLM KV-cache pool",
-               "vLLM runtime overhead", "CUDA context + allocator slack")
+# One colour per kind of term, so the same term looks the same in every chart.
+TERM_COLORS = (
+    ("base weights", "#1f77b4"), ("vLLM's copy", "#aec7e8"), ("LoRA weights", "#ff7f0e"),
+    ("LoRA gradients", "#ffbb78"), ("optimizer", "#8c564b"), ("activations", "#2ca02c"), ("logits", "#98df8a"),
+    ("KV cache", "#d62728"), ("vLLM KV", "#d62728"), ("vLLM runtime", "#ff9896"), ("CUDA context", "#9467bd"),
+)
+
+
+def _term_color(name: str) -> str:
+    return next((c for prefix, c in TERM_COLORS if name.startswith(prefix)), "#7f7f7f")
 
 
 def plot_plan(plan: MemoryPlan, ax=None, title: str | None = None):
@@ -426,12 +433,11 @@ def plot_plan(plan: MemoryPlan, ax=None, title: str | None = None):
 
     if ax is None:
         _, ax = plt.subplots(figsize=(7, 4))
-    colors = plt.get_cmap("tab20").colors
     phases = ("generation", "training")
     bottoms = [0.0, 0.0]
-    for k, t in enumerate(plan.terms):
+    for t in plan.terms:
         heights = [t.gib if t.phase in ("always", ph) else 0.0 for ph in phases]
-        ax.bar(phases, heights, bottom=bottoms, color=colors[k % len(colors)], label=f"{t.name} ({t.gib:.2f})",
+        ax.bar(phases, heights, bottom=bottoms, color=_term_color(t.name), label=f"{t.name} ({t.gib:.2f})",
                edgecolor="white", linewidth=0.5)
         bottoms = [b + hgt for b, hgt in zip(bottoms, heights)]
     if math.isfinite(plan.limit_gib):
