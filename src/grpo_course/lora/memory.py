@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from ..hardware import L4_USABLE_GB, T4_USABLE_GB
 from .counts import Architecture, LoraCount, get_architecture, lora_param_count
 from .settings import lora_settings, parse_targets
 
@@ -58,8 +59,8 @@ class GPU:
 # the same constants grpo_course.hardware uses. Nominally a T4 has 15 GB usable of 16 GB and
 # an L4 22.5 GB of 24 GB; the planner judges fit against what a process really gets.
 GPUS: dict[str, GPU] = {
-    "T4": GPU("T4", 14.74, bf16=False, fp8=False, note="Colab T4, 'Max memory: 14.741 GB' (Unsloth banner)"),
-    "L4": GPU("L4", 22.16, bf16=True, fp8=True, note="Colab L4, 'Max memory: 22.161 GB' (Unsloth banner)"),
+    "T4": GPU("T4", T4_USABLE_GB, bf16=False, fp8=False, note="Colab T4, 'Max memory: 14.741 GB' (Unsloth banner)"),
+    "L4": GPU("L4", L4_USABLE_GB, bf16=True, fp8=True, note="Colab L4, 'Max memory: 22.161 GB' (Unsloth banner)"),
     "A100-40GB": GPU("A100-40GB", 39.4, bf16=True, fp8=False, note="approximate"),
     "A100-80GB": GPU("A100-80GB", 79.2, bf16=True, fp8=False, note="approximate"),
     "H100-80GB": GPU("H100-80GB", 79.2, bf16=True, fp8=True, note="approximate"),
@@ -307,6 +308,10 @@ def plan_memory(
 
     # 5. activations of the training forward/backward
     tokens = micro * (P + C)
+    # Values autograd keeps per token in one LoRA'd decoder layer (frozen weights keep no inputs for
+    # their own gradient, but LoRA's A needs its input): the two RMSNorm inputs and outputs (4h), q and
+    # the attention output (2 q_dim), k and v (2 kv_dim), gate, up, act(gate) and their product (4i),
+    # and the rank-r intermediate of each LoRA module.
     per_layer = 4 * h + 2 * arch.q_dim + 2 * arch.kv_dim + 4 * i + r * len(targets)
     if ckpt == "none":
         act_elems = L * per_layer
