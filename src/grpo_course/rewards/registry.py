@@ -36,6 +36,8 @@ _ENTRIES: dict[str, Entry] = {
     # Code sandbox and LLM judges: one line each, e.g.
     # "code_pass_fraction": Entry("grpo_course.rewards.code:code_pass_fraction_reward", doc="..."),
     # "legal_judge": Entry("grpo_course.rewards.judges:make_judge_reward", factory=True, doc="..."),
+    "code_pass_fraction": Entry("grpo_course.rewards.code:code_pass_fraction_reward", doc="fraction of asserts passed in the sandbox, 0..1 or None"),
+    "code_all_pass": Entry("grpo_course.rewards.code:code_all_pass_reward", doc="1.0 when every assert passes in the sandbox, else 0; None without tests"),
     "legal_judge": Entry(
         "grpo_course.rewards.judges:make_judge_reward",
         factory=True,
