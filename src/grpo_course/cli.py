@@ -30,6 +30,12 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return run(args)
 
 
+def _cmd_eval(args: argparse.Namespace) -> int:
+    from .evaluate.command import run
+
+    return run(args)
+
+
 def _cmd_lora_params(args: argparse.Namespace) -> int:
     from .lora.counts import lora_param_count
 
@@ -57,6 +63,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_train_arguments(p)
     p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("eval", help="evaluate on held-out problems: before/after (adapter off/on), pass@k, audit")
+    from .evaluate.command import add_arguments as add_eval_arguments
+
+    add_eval_arguments(p)
+    p.set_defaults(func=_cmd_eval)
 
     p = sub.add_parser("lora-params", help="exact trainable LoRA parameters (per module, then the total)")
     p.add_argument("--model", default="llama-3.2-3b", help="architecture key or hub id (data/architectures.json)")
