@@ -1,0 +1,37 @@
+"""The course's tiny lab: a GSM8K-style task, a tiny Llama, a flawed demonstrator, SFT, then GRPO on CPU.
+
+``load_tiny("sft")`` returns the committed SFT model and its tokenizer from ``data/tiny/sft`` (offline,
+in well under a second). Modules: ``problems`` (task generator), ``tokenizer``, ``model``,
+``demonstrator``, ``sft``, ``evaluation``, ``recipe`` (``TINY_GRPO``), ``lab`` (``run_lab``), ``build``.
+Importing this package does not import torch.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..paths import data_dir
+
+KINDS = ("sft",)
+
+
+def tiny_dir(kind: str = "sft") -> Path:
+    return data_dir() / "tiny" / kind
+
+
+def load_tiny(kind: str = "sft", path: str | Path | None = None):
+    """``(model, tokenizer)`` for the committed tiny model (``kind="sft"``) or a model saved at ``path``."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    if path is None:
+        if kind not in KINDS:
+            raise ValueError(f"unknown tiny model kind {kind!r}; committed kinds: {', '.join(KINDS)}")
+        path = tiny_dir(kind)
+    path = Path(path)
+    if not (path / "config.json").exists():
+        raise FileNotFoundError(f"no tiny model at {path}; run `grpo-course build-tiny` to build it")
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    tokenizer.padding_side = "left"
+    model = AutoModelForCausalLM.from_pretrained(path, dtype="float32")
+    model.eval()
+    return model, tokenizer

@@ -1,0 +1,101 @@
+"""``grpo-course build-tiny``: rebuild ``data/tiny/`` (problems, tokenizer, SFT model) from scratch.
+
+Deterministic: the same settings give the same problems and tokenizer byte for byte and, on the same
+torch build and thread count, the same weights. ``BUILD.json`` records the settings, the versions, the
+SFT model's held-out scores and the sha256 of every artifact file, so a rebuild can be checked.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..paths import data_dir
+from .model import TinyModelSettings
+from .sft import SFTSettings
+
+SFT_POOL_SEED = 42
+BUILD_FILE = "BUILD.json"
+
+
+@dataclass(frozen=True)
+class BuildSettings:
+    model: TinyModelSettings = field(default_factory=TinyModelSettings)
+    sft: SFTSettings = field(default_factory=SFTSettings)
+    init_seed: int = 0
+    threads: int = 2
+
+    def as_dict(self) -> dict:
+        return {"model": self.model.as_dict(), "sft": self.sft.as_dict(), "init_seed": self.init_seed,
+                "threads": self.threads, "sft_pool_seed": SFT_POOL_SEED}
+
+
+QUICK = BuildSettings(sft=SFTSettings(steps=300, pool_size=5000))
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def hash_tree(root: Path, rel_to: Path) -> dict[str, str]:
+    return {str(p.relative_to(rel_to)): sha256_file(p) for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def build_tiny(out_dir: str | Path | None = None, settings: BuildSettings | None = None,
+               problems_only: bool = False, progress: bool = True, n_eval: int = 500) -> dict:
+    """Write problems, tokenizer and SFT model under ``out_dir`` (default ``data/tiny``); returns the record."""
+    import torch
+    import transformers
+
+    from .evaluation import evaluate
+    from .model import count_parameters, make_model
+    from .problems import generate_problems, make_splits, write_jsonl
+    from .sft import train_sft
+    from .tokenizer import build_tokenizer
+
+    s = settings or BuildSettings()
+    out = Path(out_dir) if out_dir is not None else data_dir() / "tiny"
+    splits = make_splits()
+    for name, rows in splits.items():
+        write_jsonl(rows, out / "problems" / f"{name}.jsonl")
+    record: dict = {"settings": s.as_dict(), "splits": {k: len(v) for k, v in splits.items()}}
+    if problems_only:
+        record["sha256"] = hash_tree(out / "problems", out)
+        return record
+
+    torch.set_num_threads(s.threads)
+    tokenizer = build_tokenizer()
+    model = make_model(tokenizer, s.model, seed=s.init_seed)
+    test_questions = {p["question"] for p in splits["test"]}
+    pool = generate_problems(s.sft.pool_size, SFT_POOL_SEED, exclude=test_questions)
+    start = time.perf_counter()
+    history = train_sft(model, tokenizer, pool, s.sft, progress=progress)
+    sft_seconds = time.perf_counter() - start
+    scores = evaluate(model, tokenizer, splits["test"][:n_eval], k=8, seed=0)
+
+    sft_dir = out / "sft"
+    if sft_dir.exists():
+        shutil.rmtree(sft_dir)
+    model.save_pretrained(sft_dir)
+    tokenizer.save_pretrained(sft_dir)
+    record.update({
+        "parameters": count_parameters(model),
+        "vocab_size": len(tokenizer),
+        "sft_seconds": round(sft_seconds, 1),
+        "sft_final_loss": round(sum(h["loss"] for h in history[-20:]) / min(20, len(history)), 4),
+        "sft_heldout": {k: (round(v, 4) if isinstance(v, float) else v) for k, v in scores.items()},
+        "versions": {"torch": torch.__version__, "transformers": transformers.__version__,
+                     "python": platform.python_version()},
+        "sha256": hash_tree(out / "problems", out) | hash_tree(sft_dir, out),
+    })
+    (out / BUILD_FILE).write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+    return record

@@ -1,0 +1,48 @@
+"""The ``grpo-course build-tiny`` and ``grpo-course tiny-lab`` subcommands (``cli.py`` wires them in)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def add_build_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--out", default=None, help="output folder (default: the repository's data/tiny)")
+    p.add_argument("--quick", action="store_true", help="a shortened build (300 SFT steps) for tests")
+    p.add_argument("--problems-only", action="store_true", help="only write problems/train.jsonl and test.jsonl")
+    p.add_argument("--steps", type=int, default=None, help="override the number of SFT steps")
+
+
+def run_build(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from .build import QUICK, BuildSettings, build_tiny
+
+    settings = QUICK if args.quick else BuildSettings()
+    if args.steps:
+        settings = replace(settings, sft=replace(settings.sft, steps=args.steps))
+    record = build_tiny(args.out, settings, problems_only=args.problems_only)
+    summary = {k: v for k, v in record.items() if k != "sha256"}
+    print(json.dumps(summary, indent=2, sort_keys=True))
+    return 0
+
+
+def add_lab_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--steps", type=int, default=None, help="GRPO steps (default: the recipe's max_steps)")
+    p.add_argument("--model-dir", default=None, help="start from this SFT model instead of data/tiny/sft")
+    p.add_argument("--plot", default=None, help="save the learning curve as this PNG")
+    p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+
+
+def run_lab_command(args: argparse.Namespace) -> int:
+    from .lab import run_lab
+
+    result = run_lab(seed=args.seed, steps=args.steps, model_dir=args.model_dir, threads=args.threads)
+    print(result.summary())
+    if args.plot:
+        from .plots import plot_learning_curve
+
+        plot_learning_curve([result], args.plot)
+        print(f"learning curve: {args.plot}")
+    return 0

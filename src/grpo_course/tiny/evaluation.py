@@ -1,0 +1,92 @@
+"""Generate with the tiny model and grade held-out problems: greedy accuracy, pass@1 and pass@k."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from math import comb
+
+from ..chat_format import build_messages
+
+
+def _is_correct(completion: str, gold: str) -> bool:  # placeholder until grpo_course.rewards lands
+    m = re.search(r"<answer>\s*(-?\d+)\s*</answer>", completion)
+    return bool(m) and int(m.group(1)) == int(gold.split("####")[-1].strip())
+
+
+is_correct = _is_correct
+
+
+def prompt_texts(tokenizer, questions: Sequence[str]) -> list[str]:
+    return [tokenizer.apply_chat_template(build_messages(q), add_generation_prompt=True, tokenize=False)
+            for q in questions]
+
+
+def generate(model, tokenizer, questions: Sequence[str], *, max_new_tokens: int = 48, do_sample: bool = False,
+             temperature: float = 1.0, num_return_sequences: int = 1, batch_size: int = 256,
+             seed: int | None = None) -> list[str]:
+    """Completions for ``questions`` (``num_return_sequences`` per question, grouped per question)."""
+    import torch
+
+    if seed is not None:
+        torch.manual_seed(seed)
+    texts = prompt_texts(tokenizer, questions)
+    out: list[str] = []
+    was_training = model.training
+    model.eval()
+    side = tokenizer.padding_side
+    tokenizer.padding_side = "left"
+    try:
+        with torch.no_grad():
+            for i in range(0, len(texts), batch_size):
+                enc = tokenizer(texts[i:i + batch_size], return_tensors="pt", padding=True)
+                gen = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=do_sample,
+                                     temperature=temperature if do_sample else None, top_p=None, top_k=None,
+                                     num_return_sequences=num_return_sequences,
+                                     pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
+                out.extend(tokenizer.batch_decode(gen[:, enc["input_ids"].shape[1]:], skip_special_tokens=True))
+    finally:
+        tokenizer.padding_side = side
+        model.train(was_training)
+    return out
+
+
+def grade(completions: Sequence[str], golds: Sequence[str]) -> list[bool]:
+    return [bool(is_correct(c, g)) for c, g in zip(completions, golds)]
+
+
+def pass_at_k(n: int, c: int, k: int) -> float:
+    """Unbiased pass@k from ``c`` correct out of ``n`` samples (Chen et al. 2021, "Evaluating LLMs trained on code")."""
+    if n - c < k:
+        return 1.0
+    return 1.0 - comb(n - c, k) / comb(n, k)
+
+
+def greedy_accuracy(model, tokenizer, problems: Sequence[dict], **kw) -> float:
+    comps = generate(model, tokenizer, [p["question"] for p in problems], **kw)
+    return sum(grade(comps, [p["answer"] for p in problems])) / max(1, len(problems))
+
+
+def evaluate(model, tokenizer, problems: Sequence[dict], *, k: int = 8, temperature: float = 1.0,
+             seed: int = 0, max_new_tokens: int = 48) -> dict:
+    """Greedy accuracy, and pass@1 / pass@k from ``k`` samples per problem at ``temperature``.
+
+    Also splits greedy accuracy by whether the problem has a subtraction step (the demonstrator's flaw).
+    """
+    qs, golds = [p["question"] for p in problems], [p["answer"] for p in problems]
+    greedy = grade(generate(model, tokenizer, qs, max_new_tokens=max_new_tokens), golds)
+    sampled = generate(model, tokenizer, qs, max_new_tokens=max_new_tokens, do_sample=True,
+                       temperature=temperature, num_return_sequences=k, seed=seed)
+    ok = grade(sampled, [g for g in golds for _ in range(k)])
+    counts = [sum(ok[i * k:(i + 1) * k]) for i in range(len(problems))]
+    sub = [g for g, p in zip(greedy, problems) if p.get("has_subtraction")]
+    rest = [g for g, p in zip(greedy, problems) if not p.get("has_subtraction")]
+    n = max(1, len(problems))
+    return {
+        "greedy": sum(greedy) / n,
+        "pass@1": sum(pass_at_k(k, c, 1) for c in counts) / n,
+        f"pass@{k}": sum(pass_at_k(k, c, k) for c in counts) / n,
+        "greedy_subtraction": sum(sub) / max(1, len(sub)),
+        "greedy_other": sum(rest) / max(1, len(rest)),
+        "n": len(problems),
+    }

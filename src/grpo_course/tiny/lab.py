@@ -1,0 +1,119 @@
+"""The tiny lab: GRPO (TRL's ``GRPOTrainer``, the course's rewards) lifts the SFT model past its teacher.
+
+:func:`run_lab` loads the committed SFT model, measures the demonstrator and the SFT model on held-out
+problems, GRPO-trains with :data:`~grpo_course.tiny.recipe.TINY_GRPO`, records a learning curve, and
+measures the GRPO model the same way. ``grpo_seconds`` is the wall time of ``trainer.train()`` minus
+the time spent measuring the held-out curve inside it.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from ..chat_format import build_messages
+from .demonstrator import demonstrator_accuracy
+from .evaluation import evaluate, greedy_accuracy
+from .problems import load_split
+from .recipe import TINY_GRPO, TINY_REWARDS, grpo_config
+
+
+def reward_functions(names: list[str] | None = None) -> list:
+    """The course's reward functions for ``names`` (default :data:`TINY_REWARDS`)."""
+    from ..rewards import get_reward
+
+    return [get_reward(n) for n in (names or TINY_REWARDS)]
+
+
+def to_dataset(problems: list[dict]):
+    """A ``datasets.Dataset`` with TRL's conversational ``prompt`` column and GSM8K's ``answer``."""
+    from datasets import Dataset
+
+    return Dataset.from_list([{"prompt": build_messages(p["question"]), "answer": p["answer"],
+                               "has_subtraction": p["has_subtraction"]} for p in problems])
+
+
+@dataclass
+class LabResult:
+    seed: int
+    steps: int
+    demonstrator: float
+    sft: dict
+    grpo: dict
+    grpo_seconds: float
+    train_seconds_total: float
+    history: list[dict] = field(default_factory=list)
+    curve: list[dict] = field(default_factory=list)  # held-out greedy accuracy against step
+    settings: dict = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    def summary(self) -> str:
+        return (f"seed {self.seed}: demo {self.demonstrator:.1%}  sft {self.sft['greedy']:.1%}  "
+                f"grpo {self.grpo['greedy']:.1%}  (pass@1 {self.sft['pass@1']:.1%} -> {self.grpo['pass@1']:.1%}, "
+                f"pass@8 {self.sft['pass@8']:.1%} -> {self.grpo['pass@8']:.1%})  "
+                f"{self.steps} steps in {self.grpo_seconds:.1f} s")
+
+
+def _curve_callback(model_ref: dict, tokenizer, problems, every: int, curve: list, spent: list):
+    from transformers import TrainerCallback
+
+    class HeldOutCurve(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):
+            if every and state.global_step % every == 0:
+                t = time.perf_counter()
+                acc = greedy_accuracy(model_ref["model"], tokenizer, problems)
+                curve.append({"step": state.global_step, "heldout_greedy": acc})
+                spent.append(time.perf_counter() - t)
+
+    return HeldOutCurve()
+
+
+def run_lab(seed: int = 0, steps: int | None = None, *, model_dir: str | Path | None = None,
+            n_test: int | None = None, n_curve: int = 100, curve_every: int = 10, k: int = 8,
+            reward_names: list[str] | None = None, overrides: dict | None = None,
+            output_dir: str | None = None, threads: int | None = None) -> LabResult:
+    """SFT model -> GRPO on the train split; held-out accuracies before and after (see module doc)."""
+    import torch
+    from trl import GRPOTrainer
+
+    from . import load_tiny
+
+    if threads:
+        torch.set_num_threads(threads)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    test = load_split("test", n_test)
+    train = load_split("train")
+    model, tokenizer = load_tiny("sft", path=model_dir)
+    demo = demonstrator_accuracy(test, seed=seed)
+    sft = evaluate(model, tokenizer, test, k=k, seed=seed)
+
+    overrides = dict(overrides or {})
+    if steps is not None:
+        overrides["max_steps"] = steps
+    tmp = tempfile.TemporaryDirectory(prefix="tiny-grpo-") if output_dir is None else None
+    args = grpo_config(output_dir or tmp.name, seed=seed, **overrides)
+    curve: list[dict] = []
+    spent: list[float] = []
+    ref = {"model": model}
+    curve_set = test[:n_curve]
+    if curve_every:
+        curve.append({"step": 0, "heldout_greedy": greedy_accuracy(model, tokenizer, curve_set)})
+    trainer = GRPOTrainer(model=model, reward_funcs=reward_functions(reward_names), args=args,
+                          train_dataset=to_dataset(train), processing_class=tokenizer,
+                          callbacks=[_curve_callback(ref, tokenizer, curve_set, curve_every, curve, spent)])
+    start = time.perf_counter()
+    trainer.train()
+    total = time.perf_counter() - start
+    model = trainer.model
+    grpo = evaluate(model, tokenizer, test, k=k, seed=seed)
+    history = [row for row in trainer.state.log_history if "reward" in row]
+    if tmp is not None:
+        tmp.cleanup()
+    return LabResult(seed=seed, steps=args.max_steps, demonstrator=demo, sft=sft, grpo=grpo,
+                     grpo_seconds=total - sum(spent), train_seconds_total=total, history=history,
+                     curve=curve, settings={**TINY_GRPO, **overrides, "rewards": reward_names or TINY_REWARDS})

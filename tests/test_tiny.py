@@ -1,0 +1,117 @@
+"""The tiny lab: problem generator, tokenizer, demonstrator, the committed model, and GRPO that learns."""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+from math import sqrt
+
+import pytest
+
+from grpo_course.chat_format import ANSWER_END, ANSWER_START, REASONING_END, REASONING_START
+from grpo_course.rewards import (
+    count_reasoning_steps,
+    has_tag_format,
+    is_correct,
+    parse_gsm8k_gold,
+    tag_reward,
+)
+from grpo_course.tiny import problems as P
+from grpo_course.tiny.demonstrator import FLAW_RATE, demonstrate, demonstrator_accuracy, solve
+from grpo_course.tiny.evaluation import pass_at_k
+
+ANNOTATION = re.compile(r"(\d+)([-+*/])(\d+)=<<(\d+)([-+*/])(\d+)=(\d+)>>(\d+)")
+
+
+# ---- generator ---------------------------------------------------------------------------------------
+
+def test_generation_is_deterministic_and_seed_dependent():
+    a = P.generate_problems(200, seed=7)
+    assert a == P.generate_problems(200, seed=7)
+    b = P.generate_problems(200, seed=8)
+    assert [p["question"] for p in a] != [p["question"] for p in b]
+    assert len({p["question"] for p in a}) == 200  # distinct
+
+
+@pytest.mark.parametrize("level", P.LEVELS)
+def test_gold_is_gsm8k_format_and_correct(level):
+    for p in P.generate_problems(300, seed=level, levels=level):
+        body, final = p["answer"].rsplit("\n#### ", 1)
+        annotations = ANNOTATION.findall(body)
+        assert len(annotations) == len(p["program"]) == level  # one annotation per step
+        for a, op, b, a2, op2, b2, r, shown in annotations:
+            assert (a, op, b) == (a2, op2, b2) and r == shown
+            assert P.OPS[op](int(a), int(b)) == int(r)
+            if op == "/":
+                assert int(a) % int(b) == 0  # divisions are exact
+        assert final == annotations[-1][-1]
+        assert parse_gsm8k_gold(p["answer"]) == final  # the course's own GSM8K parser agrees
+        assert P.run_program(p["program"])[-1][3] == int(final) == P.gold_number(p["answer"])
+        numbers = [int(x) for x in re.findall(r"\d+", p["question"] + p["answer"])]
+        assert all(0 <= x <= P.MAX_NUMBER for x in numbers)
+        assert p["has_subtraction"] == ("-" in [op for _, op, _ in p["program"]])
+
+
+def test_levels_and_errors():
+    assert {p["level"] for p in P.generate_problems(100, 0, levels=[1, 3])} == {1, 3}
+    with pytest.raises(ValueError, match="unknown difficulty"):
+        P.generate_problems(5, 0, levels=4)
+
+
+def test_committed_splits_are_reproducible_and_disjoint():
+    splits = P.make_splits()
+    for name, rows in splits.items():
+        assert P.load_split(name) == json.loads(json.dumps(rows))  # the committed files match a rebuild
+    train_q = {p["question"] for p in splits["train"]}
+    assert not train_q & {p["question"] for p in splits["test"]}
+
+
+def test_jsonl_loads_with_datasets(tmp_path):
+    from datasets import load_dataset
+
+    path = P.write_jsonl(P.generate_problems(20, 3), tmp_path / "x.jsonl")
+    ds = load_dataset("json", data_files=str(path), split="train")
+    assert ds.num_rows == 20 and {"question", "answer"} <= set(ds.column_names)
+
+
+# ---- demonstrator --------------------------------------------------------------------------------------
+
+def test_demonstrator_writes_the_course_format_and_is_right_when_unflawed():
+    for p in P.generate_problems(200, seed=11):
+        text = solve(p)
+        assert text.startswith(REASONING_START + "\n") and REASONING_END in text
+        assert text.endswith(f"{ANSWER_START}{P.gold_number(p['answer'])}{ANSWER_END}")
+        assert has_tag_format(text) and is_correct(text, p["answer"])
+        assert tag_reward([text], answer=[p["answer"]]) == [1.5]
+        nontrivial = [r for a, _, b, r in P.run_program(p["program"]) if r not in (a, b)]
+        assert count_reasoning_steps(text, p["question"]) == len(nontrivial)  # the composite reward's steps
+
+
+def test_demonstrator_flaw_rate_only_on_subtraction():
+    rng = random.Random(0)
+    probs = P.generate_problems(3000, seed=12)
+    sub = [p for p in probs if p["has_subtraction"]]
+    other = [p for p in probs if not p["has_subtraction"]]
+    assert all(demonstrate(p, rng)[1] for p in other)
+    wrong = sum(not demonstrate(p, rng)[1] for p in sub)
+    n = len(sub)
+    assert abs(wrong / n - FLAW_RATE) < 4 * sqrt(FLAW_RATE * (1 - FLAW_RATE) / n)
+    # frequent enough to be the most likely answer, not so frequent that the right one is never sampled
+    assert 0.5 < FLAW_RATE < 0.8
+    flawed = solve(sub[0], flawed=True)
+    assert has_tag_format(flawed) and not is_correct(flawed, sub[0]["answer"])
+    assert tag_reward([flawed], answer=[sub[0]["answer"]]) == [0.5]
+
+
+def test_demonstrator_accuracy_matches_its_flaw():
+    test = P.load_split("test")
+    share = sum(p["has_subtraction"] for p in test) / len(test)
+    acc = demonstrator_accuracy(test, seed=0)
+    assert abs(acc - (1 - share * FLAW_RATE)) < 0.06
+
+
+def test_pass_at_k():
+    assert pass_at_k(8, 0, 1) == 0.0 and pass_at_k(8, 8, 8) == 1.0
+    assert pass_at_k(8, 2, 1) == pytest.approx(0.25)
+    assert pass_at_k(8, 1, 8) == 1.0
