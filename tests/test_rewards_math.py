@@ -572,3 +572,15 @@ def test_importing_rewards_is_light():
         "'grpo_course.rewards.judges', 'unsloth', 'vllm') if m in sys.modules]; print(heavy); assert not heavy"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_code_and_judge_names_load_lazily_from_the_package():
+    import importlib.util
+
+    import grpo_course.rewards as rewards
+
+    if importlib.util.find_spec("grpo_course.rewards.code") is None:
+        pytest.skip("the code sandbox module is not in this checkout")
+    assert callable(rewards.run_tests) and callable(rewards.code_pass_fraction_reward)
+    with pytest.raises(AttributeError):
+        rewards.no_such_name  # noqa: B018

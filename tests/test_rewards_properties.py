@@ -12,7 +12,8 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from grpo_course.rewards import extract_answer, get_reward, is_correct
-from grpo_course.rewards.math import MATH_REWARDS
+from grpo_course.rewards.math import MATH_REWARDS, count_reasoning_steps, find_equations
+from grpo_course.rewards.normalize import find_numbers, numbers_match, parse_number
 from grpo_course.rewards.timeout import CallFailed, CallTimeout, Worker, default_worker
 
 # Pieces that exercise every parser path: tags, boxes, anchors, numbers, LaTeX, arithmetic, towers.
@@ -92,6 +93,21 @@ def test_verdicts_never_raise(text, gold):
         a = extract_answer(text, mode=mode)
         assert a is None or isinstance(a, str)
     assert time.monotonic() - start < LENIENT_BOUND_S
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(text=any_text)
+def test_number_parsing_and_steps_never_raise(text):
+    for mode in ("strict", "lenient"):
+        n = parse_number(text, mode)
+        assert n is None or n.value.denominator > 0
+        if n is not None:
+            assert numbers_match(n, n, mode)  # every parsed value equals itself
+    for n in find_numbers(text):
+        assert n.value.denominator > 0
+    for step in find_equations(text):
+        assert step.true in (True, False)
+    assert count_reasoning_steps(text, prompt=text) >= 0
 
 
 @pytest.mark.parametrize(

@@ -12,6 +12,9 @@ seconds whatever runs inside it (a power tower in SymPy, an infinite loop), from
 process, any event loop. One child per parent process, calls are serialised by a lock; a forked
 copy of the parent gets its own child (the inherited one is left alone).
 
+POSIX only (Linux, macOS, Colab): the parent waits with ``select`` on a pipe, which Windows does not
+support; there a call fails with :class:`CallFailed` and the math rewards treat it as "not equal".
+
 Cost: the first call of a process starts the child (about 1-2 s to import SymPy and
 math-verify); later calls cost one pipe round trip (~0.1 ms) plus the work itself. After a
 timeout the next call pays the start-up again.
