@@ -196,6 +196,19 @@ def save_outputs(model, tokenizer, profile: Profile, out_dir: Path, merged: bool
     return saved
 
 
+def _load_finished(trainer, checkpoint: Path) -> None:
+    from transformers import TrainerState
+
+    trainer._load_from_checkpoint(str(checkpoint))
+    trainer.state = TrainerState.load_from_json(str(checkpoint / "trainer_state.json"))
+
+
+def _read_rows(output_dir: Path) -> list[dict]:
+    from .monitor import read_jsonl
+
+    return read_jsonl(output_dir / "metrics.jsonl")
+
+
 def train(task: str | Task = "gsm8k", profile: Profile | str | None = None, steps: int | None = None,
           output_dir: str | Path | None = None, resume: bool = True, reward: str | Sequence[str] | None = None, *,
           sft_priming: bool | None = None, sft_steps: int | None = None, eval_size: int | None = None,
@@ -281,7 +294,14 @@ def train(task: str | Task = "gsm8k", profile: Profile | str | None = None, step
     interrupted = False
     start = time.perf_counter()
     try:
-        trainer.train(resume_from_checkpoint=str(last) if last is not None else None)
+        if resumed_from is not None and resumed_from >= settings["max_steps"].value:
+            # Already finished: transformers would run one extra step, so load the final state instead.
+            _load_finished(trainer, last)
+            say(f"this run already finished {resumed_from} steps; loaded its final checkpoint "
+                "(resume=False or --fresh trains again)")
+            monitor.rows = _read_rows(output_dir)
+        else:
+            trainer.train(resume_from_checkpoint=str(last) if last is not None else None)
     except SimulatedInterruption as stop:
         interrupted = True
         say(f"interrupted at step {stop.step} (simulated). Run the same train() call again to resume from "

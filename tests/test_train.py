@@ -1,0 +1,314 @@
+"""Stage 04: the GRPO pipeline: config reasons, tasks, health warnings, sample groups, checkpoints, resume,
+before/after. The pipeline runs here on small random Llama models with the tiny model's tokenizer (fast);
+the notebook and ``grpo-course train`` run it on the course's trained tiny model."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from grpo_course.hardware import PROFILES
+from grpo_course.train import checkpoint as ckpt
+from grpo_course.train.config import Setting, check_batch, grpo_settings, make_grpo_config, settings_table
+from grpo_course.train.monitor import HealthCheck, plot_history, sample_groups
+from grpo_course.train.tasks import (
+    GSM8K,
+    TaskData,
+    gsm8k_demonstration,
+    gsm8k_reasoning_and_answer,
+    prepare_data,
+)
+
+# A CPU profile that is not cpu-tiny: the pipeline then uses only the seeds' recipe and the profile's sizes,
+# which keeps these tests independent of the tiny recipe (tested by the tiny lab's own tests).
+CPU_TEST = PROFILES["cpu-tiny"].with_overrides(
+    name="cpu-test", num_generations=4, per_device_train_batch_size=8, max_completion_length=8, max_steps=6,
+    max_prompt_length=96)
+FAST = {"learning_rate": 1e-2, "warmup_steps": 0.0, "lr_scheduler_type": "linear"}
+
+
+# ---- config ----------------------------------------------------------------------------------------------
+
+
+def test_every_setting_has_a_reason_and_trl_accepts_them(tmp_path):
+    settings = grpo_settings(CPU_TEST, tmp_path, steps=3)
+    assert all(isinstance(s, Setting) and len(s.why) > 15 for s in settings.values())
+    assert "max_prompt_length" not in settings  # removed from TRL in 0.28
+    assert settings["use_cpu"].value is True and settings["bf16"].value is False
+    assert settings["learning_rate"].value == 5e-6 and settings["warmup_steps"].value == 0.1  # the seeds' recipe
+    assert settings["max_steps"].value == 3 and settings["max_steps"].source == "you"
+    config = make_grpo_config(settings)
+    assert config.num_generations == 4 and config.beta == 0.04 and config.loss_type == "dapo"
+    assert config.get_warmup_steps(100) == 10  # transformers 5 reads 0.1 as a fraction of the steps
+    assert "learning_rate" in settings_table(settings)
+
+
+def test_overrides_win_and_unknown_fields_are_refused(tmp_path):
+    settings = grpo_settings(CPU_TEST, tmp_path, overrides={"temperature": 0.7})
+    assert settings["temperature"] == Setting(0.7, "asked for by the caller", "you")
+    settings["max_prompt_length"] = Setting(256, "old notebooks pass it", "you")
+    with pytest.raises(TypeError, match="max_prompt_length was removed"):
+        make_grpo_config(settings)
+
+
+def test_batch_must_hold_whole_groups(tmp_path):
+    with pytest.raises(ValueError, match="multiple of num_generations"):
+        grpo_settings(CPU_TEST, tmp_path, overrides={"per_device_train_batch_size": 6})
+    with pytest.raises(ValueError, match="at least 2"):
+        check_batch({"num_generations": Setting(1, "", ""), "per_device_train_batch_size": Setting(4, "", "")})
+
+
+# ---- tasks -----------------------------------------------------------------------------------------------
+
+
+def test_gsm8k_gold_becomes_a_demonstration_in_the_course_format():
+    gold = "Natalia sold 48/2 = <<48/2=24>>24 clips in May.\nIn total 48+24 = <<48+24=72>>72 clips.\n#### 72"
+    reasoning, answer = gsm8k_reasoning_and_answer(gold)
+    assert answer == "72" and "<<" not in reasoning and "48/2 = 24" in reasoning
+    demo = gsm8k_demonstration({"question": "q", "answer": gold})
+    assert demo.startswith("<think>") and demo.endswith("<answer>72</answer>")
+    from grpo_course.rewards import tag_reward
+
+    assert tag_reward([demo], answer=[gold]) == [1.5]  # the demonstration earns the full tag reward
+
+
+def test_reward_sets_resolve_to_registry_names():
+    from grpo_course.rewards import get_reward
+
+    assert GSM8K.reward_names("tag") == ("tag_format", "tag_answer")
+    assert GSM8K.reward_names("composite") == ("composite_math",)
+    assert GSM8K.reward_names(["tag"]) == ("tag",)
+    for name in {n for names in GSM8K.reward_sets.values() for n in names}:
+        assert callable(get_reward(name))
+
+
+def test_prepare_data_filters_long_prompts_and_keeps_heldout_apart(tiny_tokenizer):
+    rows = [{"question": f"Ava has {i} apples. She gets {i} more apples. How many apples does she have now?",
+             "answer": f"{i}+{i}=<<{i}+{i}={2 * i}>>{2 * i}\n#### {2 * i}"} for i in range(1, 40)]
+    long_q = "Ava has 3 apples. " * 40 + "How many apples does she have?"
+    data = TaskData(rows[:30] + [{"question": long_q, "answer": "#### 3"}, rows[35]], rows[30:], "hand-made")
+    prepared = prepare_data(GSM8K, CPU_TEST, tiny_tokenizer, data=data)
+    assert prepared.dropped_train == 1 and prepared.dropped_overlap == 1
+    assert len(prepared.train) == 30 and len(prepared.heldout) == 9
+    assert prepared.train[0]["prompt"][-1] == {"role": "user", "content": rows[0]["question"]}
+    train_q = {r["question"] for r in prepared.train}
+    assert not train_q & {r["question"] for r in prepared.heldout}
+    assert "removed: 1 train" in prepared.report()
+
+
+# ---- monitoring ------------------------------------------------------------------------------------------
+
+
+def _rows(n, **values):
+    return [{"step": i + 1, **values} for i in range(n)]
+
+
+def test_zero_variance_warning_needs_many_steps_in_a_row():
+    health = HealthCheck(zero_std_patience=5)
+    assert not any(health.feed(r) for r in _rows(4, frac_reward_zero_std=1.0))
+    assert not health.feed({"step": 5, "frac_reward_zero_std": 0.5})  # a good step resets the count
+    warned = [w for r in _rows(5, frac_reward_zero_std=0.95) for w in health.feed(r)]
+    assert len(warned) == 1 and "same reward" in warned[0]  # said once, not every step
+
+
+def test_truncation_warning():
+    health = HealthCheck()
+    assert not [w for r in _rows(10, **{"completions/clipped_ratio": 0.3}) for w in health.feed(r)]
+    warned = [w for r in _rows(3, **{"completions/clipped_ratio": 0.8}) for w in health.feed(r)]
+    assert len(warned) == 1 and "max_completion_length" in warned[0]
+
+
+def test_kl_spike_warns_but_a_steady_climb_does_not():
+    health = HealthCheck()
+    steady = [{"step": i, "kl": 0.01 * i} for i in range(1, 20)]
+    assert not [w for r in steady for w in health.feed(r)]
+    spike = health.feed({"step": 20, "kl": 2.0})
+    assert len(spike) == 1 and "KL" in spike[0]
+
+
+def test_sample_groups_cut_the_batch_into_groups_with_totals():
+    prompts = ["p1"] * 3 + ["p2"] * 3
+    rewards = {"fmt": [0.5, 0.5, 0.0, 0.5, 0.0, 0.0], "ans": [1.0, 0.0, 0.0, float("nan"), 0.0, 1.0]}
+    groups = sample_groups(7, prompts, [f"c{i}" for i in range(6)], rewards, [1, 0, -1, 0.5, -1, 0.5], 3)
+    assert [g["prompt"] for g in groups] == ["p1", "p2"]
+    assert groups[0]["reward"] == [1.5, 0.5, 0.0]
+    assert groups[1]["rewards"]["ans"][0] is None and groups[1]["reward"][0] == 0.5  # NaN -> None, skipped
+    assert groups[1]["completions"] == ["c3", "c4", "c5"] and groups[0]["step"] == 7
+    json.dumps(groups)  # JSON-clean
+    assert len(sample_groups(7, prompts, ["c"] * 6, rewards, [0] * 6, 3, max_groups=1)) == 1
+
+
+def test_panel_draws_with_and_without_kl(tmp_path):
+    rows = [{"step": i, "reward": i / 10, "rewards/tag_format/mean": 0.5, "rewards/tag_answer/mean": i / 10,
+             "frac_reward_zero_std": 0.2, "completions/mean_length": 30, "completions/clipped_ratio": 0.1,
+             "clip_ratio/region_mean": 0.0} for i in range(1, 8)]
+    fig = plot_history(rows)
+    assert len(fig.axes) == 6
+    assert "beta = 0" in " ".join(t.get_text() for t in fig.axes[2].texts)  # no kl logged: said, not blank
+    legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert legend == ["total reward", "tag_format", "tag_answer"]
+    fig = plot_history([{**r, "kl": 0.01 * r["step"]} for r in rows])
+    assert not fig.axes[2].texts
+    fig.savefig(tmp_path / "panel.png")
+
+
+# ---- checkpoints -----------------------------------------------------------------------------------------
+
+
+def test_rewind_keeps_rows_up_to_the_checkpoint(tmp_path):
+    path = tmp_path / "metrics.jsonl"
+    path.write_text("".join(json.dumps({"step": s, "reward": s}) + "\n" for s in range(1, 8)) + '{"step": 8, "rew')
+    assert ckpt.rewind_jsonl(path, 4) == 4  # steps 5, 6, 7 and the line cut off by the crash
+    assert [json.loads(line)["step"] for line in path.read_text().splitlines()] == [1, 2, 3, 4]
+
+
+def test_last_checkpoint_skips_a_half_written_one(tmp_path):
+    for step, complete in ((2, True), (4, True), (6, False)):
+        d = tmp_path / f"checkpoint-{step}"
+        d.mkdir()
+        if complete:
+            (d / "trainer_state.json").write_text(json.dumps({"global_step": step}))
+    assert ckpt.last_checkpoint(tmp_path).name == "checkpoint-4"
+    assert ckpt.checkpoint_step(ckpt.last_checkpoint(tmp_path)) == 4
+    assert ckpt.last_checkpoint(tmp_path / "missing") is None
+
+
+def test_resuming_with_other_settings_is_refused(tmp_path):
+    ckpt.check_run_matches(tmp_path, {"max_steps": 10})
+    (tmp_path / "checkpoint-5").mkdir()
+    (tmp_path / "checkpoint-5" / "trainer_state.json").write_text("{}")
+    with pytest.raises(ValueError, match="max_steps: 10 -> 20"):
+        ckpt.check_run_matches(tmp_path, {"max_steps": 20})
+    ckpt.start_fresh(tmp_path)
+    ckpt.check_run_matches(tmp_path, {"max_steps": 20})
+
+
+def test_runs_go_to_drive_only_on_colab(monkeypatch, tmp_path):
+    monkeypatch.delenv("GRPO_COURSE_RUNS", raising=False)
+    monkeypatch.delenv("COLAB_RELEASE_TAG", raising=False)
+    assert ckpt.run_dir("gsm8k", "t4").parts[-2:] == ("runs", "gsm8k-t4")
+    monkeypatch.setenv("GRPO_COURSE_RUNS", str(tmp_path))
+    assert ckpt.run_dir("gsm8k", "l4", "tag") == tmp_path / "gsm8k-l4-tag"
+
+
+# ---- the pipeline on a small random model ----------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tiny_tokenizer():
+    from grpo_course.paths import data_dir
+
+    if (data_dir() / "tiny" / "sft" / "tokenizer.json").is_file():
+        from transformers import AutoTokenizer
+
+        return AutoTokenizer.from_pretrained(str(data_dir() / "tiny" / "sft"))
+    from grpo_course.tiny.tokenizer import build_tokenizer
+
+    return build_tokenizer()
+
+
+def _small_model(tokenizer):
+    from grpo_course.tiny.model import TinyModelSettings, make_model
+
+    return make_model(tokenizer, TinyModelSettings(hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                                                   num_attention_heads=2), seed=0)
+
+
+def _data(n_train=64, n_test=8):
+    from grpo_course.tiny.problems import generate_problems
+
+    train = generate_problems(n_train, seed=11, levels=1)
+    test = generate_problems(n_test, seed=12, levels=1, exclude=[p["question"] for p in train])
+    keep = ("question", "answer")
+    return TaskData([{k: p[k] for k in keep} for p in train], [{k: p[k] for k in keep} for p in test], "generated")
+
+
+def _run(tokenizer, out, **kw):
+    from grpo_course.lora import lora_settings, to_peft_config
+    from grpo_course.train import train
+
+    return train("gsm8k", CPU_TEST, output_dir=out, model=_small_model(tokenizer), tokenizer=tokenizer,
+                 peft_config=to_peft_config(lora_settings("cpu-tiny")), data=_data(), save_steps=2, eval_size=4,
+                 overrides=FAST, live=False, verbose=False, **kw)
+
+
+def _state_tensors(optimizer):
+    return {k: v for k, v in optimizer.state_dict()["state"].items()}
+
+
+def test_interrupted_run_resumes_to_the_same_state_as_an_uninterrupted_one(tiny_tokenizer, tmp_path):
+    import torch
+
+    whole = _run(tiny_tokenizer, tmp_path / "whole", compare=False)
+    assert whole.finished and whole.global_step == 6
+
+    cut = _run(tiny_tokenizer, tmp_path / "cut", compare=False, stop_at_step=5)
+    assert cut.interrupted and cut.global_step == 5
+    assert ckpt.last_checkpoint(tmp_path / "cut").name == "checkpoint-4"  # step 5's work is lost with the session
+    resumed = _run(tiny_tokenizer, tmp_path / "cut", compare=False)
+    assert resumed.resumed_from == 4 and resumed.finished
+
+    # identical step count, optimizer and scheduler state
+    assert resumed.trainer.state.global_step == whole.trainer.state.global_step == 6
+    a, b = _state_tensors(whole.trainer.optimizer), _state_tensors(resumed.trainer.optimizer)
+    assert a.keys() == b.keys() and a
+    for k in a:
+        for name in ("step", "exp_avg", "exp_avg_sq"):
+            torch.testing.assert_close(a[k][name], b[k][name], rtol=0, atol=1e-7)
+    assert whole.trainer.lr_scheduler.state_dict() == resumed.trainer.lr_scheduler.state_dict()
+    for (n1, p1), (n2, p2) in zip(whole.model.named_parameters(), resumed.model.named_parameters()):
+        assert n1 == n2
+        torch.testing.assert_close(p1, p2, rtol=0, atol=1e-7)
+
+    # no lost and no doubled log rows: trainer history, metrics.jsonl and samples.jsonl
+    def steps(history):
+        return [r["step"] for r in history if "reward" in r]
+
+    assert steps(resumed.trainer.state.log_history) == steps(whole.trainer.state.log_history) == [1, 2, 3, 4, 5, 6]
+    rows_whole = [json.loads(x) for x in (tmp_path / "whole" / "metrics.jsonl").read_text().splitlines()]
+    rows_cut = [json.loads(x) for x in (tmp_path / "cut" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows_cut] == [1, 2, 3, 4, 5, 6]
+    for r1, r2 in zip(rows_whole, rows_cut):
+        for key in set(r1) - {"step_time"}:
+            assert r1[key] == r2[key] or (math.isnan(r1[key] or 0) and math.isnan(r2[key] or 0)), key
+    samples = [json.loads(x)["step"] for x in (tmp_path / "cut" / "samples.jsonl").read_text().splitlines()]
+    assert sorted(set(samples)) == [1, 2, 3, 4, 5, 6] and samples == sorted(samples)
+    assert len(samples) == 6 * 2  # 8 completions per step, G = 4: two groups a step, none twice
+
+    # a third call finds the run finished and trains nothing more
+    again = _run(tiny_tokenizer, tmp_path / "cut", compare=False)
+    assert again.global_step == 6 and again.resumed_from == 6
+    assert [r["step"] for r in again.history] == [1, 2, 3, 4, 5, 6]
+
+
+def test_before_after_switches_the_adapter(tiny_tokenizer, tmp_path):
+    from grpo_course.train.compare import before_after
+
+    result = _run(tiny_tokenizer, tmp_path / "cmp", steps=2, resume=False)
+    cmp = result.comparison
+    assert cmp is not None and cmp.after.n == 4 and cmp.labels[0] == "before (adapter off)"
+    assert (result.output_dir / "final" / "adapter" / "adapter_config.json").is_file()
+    # an adapter whose B matrices are zero changes nothing: before == after, token for token
+    model = result.model
+    for name, p in model.named_parameters():
+        if "lora_B" in name:
+            p.data.zero_()
+    heldout = [{**r, "prompt": GSM8K.to_prompt(r)} for r in _data().heldout[:3]]
+    same = before_after(model, tiny_tokenizer, GSM8K, heldout, 8)
+    assert same.before.completions == same.after.completions
+    for name, p in model.named_parameters():
+        if "lora_B" in name:
+            p.data.normal_(0, 1.0)
+    changed = before_after(model, tiny_tokenizer, GSM8K, heldout, 8)
+    assert changed.before.completions == same.before.completions  # "before" is the base model either way
+    assert changed.after.completions != changed.before.completions
+    assert "Q: " in changed.side_by_side(n=1) and "held-out accuracy" in changed.summary()
+
+
+def test_cli_train_parses_its_options():
+    from grpo_course.cli import build_parser
+
+    args = build_parser().parse_args(["train", "--steps", "5", "--reward", "composite", "--fresh"])
+    assert args.steps == 5 and args.reward == "composite" and args.fresh and args.sft_priming == "auto"
