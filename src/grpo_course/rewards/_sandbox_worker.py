@@ -428,6 +428,7 @@ def encode(v, handles: dict | None = None, depth: int = 0):
     if isinstance(v, _Handle):
         return {"t": "handle", "v": v._hid}
     import collections
+    import collections.abc
     import decimal
     import fractions
 
@@ -448,6 +449,10 @@ def encode(v, handles: dict | None = None, depth: int = 0):
         return {"t": "bytearray" if isinstance(v, bytearray) else "bytes", "v": bytes(v).hex()}
     if isinstance(v, complex):
         return {"t": "complex", "v": [v.real, v.imag]}
+    if isinstance(v, range):
+        return {"t": "range", "v": [v.start, v.stop, v.step]}
+    if handles is not None and isinstance(v, collections.abc.Iterator):  # generators, map(), zip(), ...
+        return {"t": "iter", "v": [encode(x, handles, d) for x in v]}
     if isinstance(v, fractions.Fraction):
         return {"t": "fraction", "v": [str(v.numerator), str(v.denominator)]}
     if isinstance(v, decimal.Decimal):
@@ -488,6 +493,8 @@ def decode(obj, conn=None, handles: dict | None = None):
         return fractions.Fraction(int(v[0]), int(v[1]))
     if t == "decimal":
         return decimal.Decimal(str(v))
+    if t == "range":
+        return range(int(v[0]), int(v[1]), int(v[2]))
     if not isinstance(v, list):
         raise ValueError("malformed container")
     if t in ("dict", "odict", "counter"):
@@ -496,7 +503,8 @@ def decode(obj, conn=None, handles: dict | None = None):
             return collections.Counter(dict(pairs))
         return collections.OrderedDict(pairs) if t == "odict" else dict(pairs)
     items = [decode(x, conn, handles) for x in v]
-    kinds = {"tuple": tuple, "set": set, "frozenset": frozenset, "deque": collections.deque}
+    kinds = {"tuple": tuple, "set": set, "frozenset": frozenset, "deque": collections.deque,
+             "iter": iter}  # an iterator stays an iterator: list(it) works, it == [..] stays False
     if t not in kinds:
         raise ValueError(f"unknown tag {t!r}")
     return kinds[t](items)

@@ -153,12 +153,14 @@ class _Server:
         self.base: str | None = None
         self.hello: dict = {}
         self.buf = bytearray()
+        self.owner = os.getpid()
 
     def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
+        return self.proc is not None and self.owner == os.getpid() and self.proc.poll() is None
 
     def start(self) -> None:
         self.kill()
+        self.owner = os.getpid()
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         self.base = tempfile.mkdtemp(prefix=f"grpo-sandbox-{self.role}-")
         os.chmod(self.base, 0o711)
@@ -190,6 +192,9 @@ class _Server:
         if self.sock is not None:
             self.sock.close()
             self.sock = None
+        if self.owner != os.getpid():  # a forked copy of the parent: these processes are not ours
+            self.proc, self.base = None, None
+            return
         if self.proc is not None:
             if self.proc.poll() is None:
                 self.proc.kill()
