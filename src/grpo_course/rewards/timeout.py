@@ -101,6 +101,8 @@ class Worker:
     def _spawn(self) -> None:
         """Start a child without waiting for it (it imports its preloads in the background)."""
         env = {k: v for k, v in os.environ.items() if k in ("PATH", "PYTHONPATH", "HOME", "LANG", "TMPDIR")}
+        # The child imports what the parent can (e.g. a checkout put on sys.path by hand, as on Colab).
+        env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p and os.path.isdir(p))
         env["PYTHONHASHSEED"] = "0"
         env["OMP_NUM_THREADS"] = "1"
         self._proc = subprocess.Popen(
