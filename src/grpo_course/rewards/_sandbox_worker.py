@@ -48,7 +48,6 @@ PRELOAD = (
 ).split()
 
 MAX_FRAME = 32 * 1024 * 1024  # largest message between judge and runner (bytes)
-MAX_TESTS = 8 * 1024 * 1024
 MAX_NAMES = 10_000
 DETAILS_CHARS = 400
 

@@ -1,57 +1,70 @@
-"""Run untrusted candidate programs against unit tests: a pool of pre-started zygote processes.
+"""Run untrusted candidate programs against unit tests: a pool of pre-started sandbox processes.
 
 How a check runs (``Sandbox.run``):
 
-1. The parent (your training process) holds a pool of *zygotes*: small Python processes started
-   once with ``python -I -B`` and a clean environment (no parent variables, so no API keys),
-   which import only the standard library. Each sets up what isolation the machine allows,
-   once, and probes which per-process layers work (``Sandbox.isolation``).
-2. Per check, the parent sends the zygote the *program* and two pipe ends: the read end of a
-   pipe carrying the *tests* and the write end of the result pipe. The zygote forks a fresh
-   **runner** (executes the program, then answers "call f(args)" requests) and a fresh
-   **judge** (executes the tests, with every name the program defines replaced by a proxy that
-   calls into the runner). Values come back as plain data only (numbers, strings, lists,
-   tuples, dicts, sets, ...); anything else is an opaque handle that equals nothing but itself
-   and has no truth value.
-3. The judge counts each non-constant ``assert`` statement (in ``check(candidate)`` for
-   HumanEval-style tests, at top level for MBPP-style assert lists, or in ``test_*`` functions)
-   and writes progress lines to the result pipe; the zygote kills both children at the
-   deadline, removes the work directory and reports; the parent combines the two.
+1. The pool has one *slot* per worker. A slot is two processes started once with
+   ``python -I -B`` and a clean environment (no variable of yours, so no API key), importing
+   only the standard library: a **zygote**, which sets up what isolation the machine allows and
+   forks one fresh **runner** per check, and a **judge server**, which sandboxes itself once
+   and runs test code.
+2. Per check, the parent creates two pipes and hands their ends over with SCM_RIGHTS: the
+   program goes to the zygote, the tests go to the judge. The runner executes the program and
+   then answers "call ``f`` with these arguments" requests; the judge executes the tests with
+   every name the program defines replaced by a proxy that sends such a request. Values cross
+   as plain data only (numbers, strings, bytes, lists, tuples, dicts, sets, Counter, deque,
+   Fraction, Decimal, range, iterators); anything else arrives as an opaque handle that equals
+   only itself, has no truth value and cannot be ordered (a returned function stays callable).
+3. The judge counts each non-constant ``assert`` statement (inside ``check(candidate)`` for
+   HumanEval-style tests, at top level for MBPP-style assert lists, inside ``test_*``
+   functions) and replies with the verdict over its own socket. The zygote kills the runner at
+   the deadline, removes its directory and reports how it ended; the parent combines both.
 
-Why the result cannot be forged: the candidate never shares a process with the test code or
-with the result pipe. Its stdout goes to /dev/null; exiting, crashing, monkeypatching builtins,
-``assert`` or the harness only affect its own process; the tests are never in its memory (they
-go straight from the parent to the judge, and the zygote that forks the runner never sees them),
-so it cannot read the expected values either.
+Why the verdict cannot be forged: the candidate never shares a process with the test code or
+with any channel to the parent. Its stdout goes to /dev/null; exiting, crashing, or
+monkeypatching builtins, ``assert``, ``check`` or its own side of the protocol only affects its
+own process (the judge then sees garbage or silence and fails the tests). The tests never
+enter its memory: they go from the parent straight to the judge, and the zygote that forks the
+runner never receives them, so the expected values cannot be read either.
+
+Known limits of the proxy: arguments are copies, so a test that checks in-place mutation of an
+argument fails; functions cannot be passed *to* the candidate; a program's names that shadow a
+builtin (``def abs``) are not proxied, so tests keep the real builtin.
 
 Isolation layers (``Sandbox.isolation`` reports which are active on this machine):
 
-* always: one fresh process per check, its own session, ``RLIMIT_CPU`` (timeout + 1 s),
-  ``RLIMIT_AS`` (``memory_mb``), ``RLIMIT_NPROC`` = 1, ``RLIMIT_FSIZE`` 16 MB, 64 files, no core
-  dumps, a wall-clock kill at ``timeout``, its own temporary directory as cwd/HOME/TMPDIR
-  (deleted afterwards), a minimal environment, PDEATHSIG so nothing outlives its zygote.
+* always: one fresh runner process per check in its own session, with ``RLIMIT_CPU`` (soft
+  ``int(timeout) + 1`` s -> SIGXCPU, hard one second later -> SIGKILL), ``RLIMIT_AS``
+  (``memory_mb``, default 512), ``RLIMIT_NPROC`` = 1 (the kernel ignores it for root, hence
+  drop_uid), ``RLIMIT_FSIZE`` 16 MB, 64 open files, no core dumps; SIGKILL at the wall-clock
+  ``timeout``; its own temporary directory as cwd/HOME/TMPDIR, deleted afterwards; a minimal
+  environment; no capabilities; not dumpable (so no ``/proc`` or ptrace access to it); killed
+  with its zygote (PDEATHSIG). The judge server is not dumpable and has no capabilities either.
 * **seccomp** (x86_64 and aarch64): no fork/vfork/clone of processes (threads are allowed),
   no exec, no ``socket()``, no io_uring, no ptrace or process_vm_*, no signals or rlimit
   changes aimed at other processes, no mount/namespace/keyring/module/clock/reboot calls.
+  Applied to runners and to the judge.
 * **Landlock** (Linux >= 5.13 with Landlock enabled): the runner reads only the Python
-  installation and a few system library paths and writes only its own directory (and
-  /dev/null); the judge writes nothing. From ABI 4 no TCP bind/connect, from ABI 6 no signals
-  to processes outside the sandbox and no abstract Unix sockets. This is what stops reading
-  ``/proc/<pid>/environ`` of other processes and touching files outside the work directory.
-* **namespaces** (root, or unprivileged user namespaces): the zygote lives in a new network
-  namespace (no interface is up), IPC and UTS namespaces, and a mount namespace in which work
-  directories sit on a size-capped tmpfs.
+  installation and system library paths and writes only its own directory (and /dev/null);
+  the judge writes nothing. From ABI 4 no TCP bind/connect, from ABI 6 no signals to processes
+  outside the sandbox and no abstract Unix sockets. This is what stops reading
+  ``/proc/<pid>/environ`` of your other processes and touching files outside the work directory.
+* **namespaces** (root, or unprivileged user namespaces): the zygote and its runners live in a
+  new network namespace (no interface is up), new IPC and UTS namespaces, and a mount namespace
+  in which work directories sit on a tmpfs capped at ``tmpfs_mb`` (256 MB) per zygote.
 * **drop_uid** (when running as root): the runner switches to a random unused uid, so file
   permissions, signals and ``RLIMIT_NPROC`` apply to it; the judge keeps root's uid but drops
-  every capability.
+  every capability. The runner can then import only modules that the zygote pre-imported (the
+  standard-library list in ``_sandbox_worker.PRELOAD``) if your interpreter sits in a directory
+  other users cannot read (e.g. pyenv under ``/root``).
 
-What is *not* guaranteed: this is not a VM or gVisor. A kernel bug reachable through the
-allowed syscalls escapes it. Without Landlock and without root, the runner runs as your user:
-it can then read and write whatever your user can (including ``/proc/<pid>/environ`` of your
-other processes) - keep secrets out of such machines or run as root/in a container. Without
-seccomp (other architectures) a same-uid runner could signal your processes. A program can
-still game weak tests (return the expected value for the visible inputs) or redefine helper
-functions that the tests call (HumanEval/32 calls the prompt's ``poly``); the sandbox makes the
+What is *not* guaranteed: this is not a VM or gVisor; a kernel bug reachable through the
+allowed syscalls escapes it. Without Landlock and without root, the runner runs as your user
+and can read and write whatever your user can (including ``/proc/<pid>/environ`` of your other
+processes): keep secrets out of such machines or run in a container. Without the tmpfs a
+program can fill the disk with 16 MB files until its timeout. Without seccomp (other
+architectures) the runner may open sockets unless the network namespace is active. A program
+can still game weak tests (return the expected value for the visible inputs) or redefine helper
+functions that the tests call (HumanEval/32 calls the prompt's ``poly``): the sandbox makes the
 *verdict* honest for the tests given, not the tests strong.
 """
 
