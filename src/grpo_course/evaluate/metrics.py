@@ -180,7 +180,9 @@ def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> Interva
     denom = 1 + z * z / n
     centre = (p + z * z / (2 * n)) / denom
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return Interval(p, max(0.0, centre - half), min(1.0, centre + half), confidence, "wilson", n)
+    low = 0.0 if successes == 0 else min(p, centre - half)  # exact at the ends (no 1e-17 from rounding)
+    high = 1.0 if successes == n else max(p, centre + half)
+    return Interval(p, max(0.0, low), min(1.0, high), confidence, "wilson", n)
 
 
 def bootstrap_interval(values: Sequence[float], confidence: float = 0.95, n_boot: int = 5000,
