@@ -328,6 +328,14 @@ def test_killing_its_parent(sb):
     assert_zero_and_alive(sb, res)
 
 
+def test_cannot_outlive_its_zygote(sb):
+    needs(sb, "runner_seccomp")
+    program = ("import ctypes\ndef undo():\n"
+               "    return ctypes.CDLL(None, use_errno=True).prctl(1, 0, 0, 0, 0)\n")  # PR_SET_PDEATHSIG = 0
+    res = sb.run(program, ["assert undo() == 0"], timeout=3)
+    assert res.passed == 0, res
+
+
 def test_signalling_any_other_process(sb):
     # Signal 0 only probes: harmless even if a layer were missing, but it must be refused.
     program = ("import os\ndef count():\n    n = 0\n"

@@ -110,7 +110,7 @@ _SYSCALLS = {
         perf_event_open=298, keyctl=250, add_key=248, request_key=249, userfaultfd=323, kexec_load=246,
         kexec_file_load=320, init_module=175, finit_module=313, delete_module=176, reboot=169, swapon=167,
         swapoff=168, acct=163, settimeofday=164, clock_settime=227, adjtimex=159, clock_adjtime=305,
-        prlimit64=302, open_by_handle_at=304, name_to_handle_at=303, open_tree=428, move_mount=429,
+        prlimit64=302, prctl=157, open_by_handle_at=304, name_to_handle_at=303, open_tree=428, move_mount=429,
         fsopen=430, fsconfig=431, fsmount=432, fspick=433, mount_setattr=442, syslog=103, quotactl=179,
         iopl=172, ioperm=173, move_pages=279, migrate_pages=256,
     ),
@@ -121,7 +121,7 @@ _SYSCALLS = {
         pivot_root=41, chroot=51, unshare=97, setns=268, bpf=280, perf_event_open=241, keyctl=219,
         add_key=217, request_key=218, userfaultfd=282, kexec_load=104, kexec_file_load=294,
         init_module=105, finit_module=273, delete_module=106, reboot=142, swapon=224, swapoff=225, acct=89,
-        settimeofday=170, clock_settime=112, adjtimex=171, clock_adjtime=266, prlimit64=261,
+        settimeofday=170, clock_settime=112, adjtimex=171, clock_adjtime=266, prlimit64=261, prctl=167,
         open_by_handle_at=265, name_to_handle_at=264, open_tree=428, move_mount=429, fsopen=430,
         fsconfig=431, fsmount=432, fspick=433, mount_setattr=442, syslog=116, quotactl=60, move_pages=239,
         migrate_pages=238,
@@ -140,7 +140,8 @@ class _SockFprog(ctypes.Structure):
 def seccomp_program(pid: int, machine: str | None = None) -> bytes:
     """A classic-BPF filter: no new processes (threads are allowed), no exec, no sockets, no
     signals or rlimit changes aimed at any other process, no ptrace / process_vm_*, no io_uring
-    (it bypasses seccomp), no mount/namespace/keyring/module/clock/reboot calls. Denied calls
+    (it bypasses seccomp), no mount/namespace/keyring/module/clock/reboot calls, and no
+    un-setting of the parent-death signal. Denied calls
     fail with EPERM (clone3 with ENOSYS so that glibc falls back to clone for threads); a foreign
     syscall ABI (x32, i386) kills the process."""
     machine = machine or platform.machine()
@@ -178,6 +179,12 @@ def seccomp_program(pid: int, machine: str | None = None) -> bytes:
         op(_JEQ, 0, 1, 0)
         op(_RET, eperm)
         op(_RET, _RET_ALLOW)
+    # prctl(PR_SET_PDEATHSIG, ...): the kill-with-the-zygote set-up stays (no orphans).
+    op(_JEQ, nrs["prctl"], 0, 4)
+    op(_LD_W_ABS, _OFF_ARG0)
+    op(_JEQ, PR_SET_PDEATHSIG, 0, 1)
+    op(_RET, eperm)
+    op(_RET, _RET_ALLOW)
     # tkill(tid, sig) / tgkill(tgid, tid, sig): only this process (abort() signals itself).
     for name in ("tkill", "tgkill"):
         op(_JEQ, nrs[name], 0, 4)
