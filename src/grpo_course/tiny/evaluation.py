@@ -2,19 +2,11 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from math import comb
 
 from ..chat_format import build_messages
-
-
-def _is_correct(completion: str, gold: str) -> bool:  # placeholder until grpo_course.rewards lands
-    m = re.search(r"<answer>\s*(-?\d+)\s*</answer>", completion)
-    return bool(m) and int(m.group(1)) == int(gold.split("####")[-1].strip())
-
-
-is_correct = _is_correct
+from ..rewards import is_correct
 
 
 def prompt_texts(tokenizer, questions: Sequence[str]) -> list[str]:
@@ -52,7 +44,8 @@ def generate(model, tokenizer, questions: Sequence[str], *, max_new_tokens: int 
 
 
 def grade(completions: Sequence[str], golds: Sequence[str]) -> list[bool]:
-    return [bool(is_correct(c, g)) for c, g in zip(completions, golds)]
+    """The course's lenient grader (``grpo_course.rewards.is_correct``), one verdict per completion."""
+    return [bool(is_correct(c, g, mode="lenient")) for c, g in zip(completions, golds)]
 
 
 def pass_at_k(n: int, c: int, k: int) -> float:
