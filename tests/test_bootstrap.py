@@ -23,6 +23,8 @@ def test_gpu_pins_share_trl_and_transformers_with_cpu_set():
             cpu[name] = version
     for pin in bootstrap.gpu_pins("l4"):
         name, version = pin.split("==")
+        if name == "torch":  # the one deliberate difference: CPU wheel 2.13.0, vLLM 0.19.1 needs 2.10.0
+            continue
         if name in cpu:
             assert cpu[name] == version, f"{name}: CPU pins {cpu[name]}, Colab pins {version}"
 
