@@ -312,3 +312,16 @@ def test_cli_train_parses_its_options():
 
     args = build_parser().parse_args(["train", "--steps", "5", "--reward", "composite", "--fresh"])
     assert args.steps == 5 and args.reward == "composite" and args.fresh and args.sft_priming == "auto"
+
+
+@pytest.mark.parametrize("name", ["t4", "l4", "large"])
+def test_gpu_settings_leave_unsloth_nothing_to_change_silently(name, tmp_path):
+    from grpo_course import gpu
+    from grpo_course.train.config import grpo_kwargs
+
+    settings = grpo_settings(PROFILES[name], tmp_path)
+    kwargs = grpo_kwargs(settings)
+    assert gpu.unsloth_silent_changes(kwargs) == []
+    assert kwargs["learning_rate"] == 5e-6 and kwargs["loss_type"] == "dapo" and kwargs["beta"] == 0.04
+    assert kwargs["bf16"] is PROFILES[name].bf16 and kwargs["fp16"] is PROFILES[name].fp16
+    assert "use_cpu" not in kwargs and settings["optim"].source == "gpu"

@@ -112,8 +112,9 @@ def _tiny_recipe() -> dict[str, Setting]:
 def _gpu_overrides(profile: Profile) -> dict[str, Setting]:
     from .. import gpu
 
-    why = f"grpo_course.gpu for {profile.name}: precision and generation backend this GPU supports"
-    return {k: Setting(v, why, "gpu") for k, v in gpu.grpo_config_overrides(profile).items()}
+    reasons = gpu.grpo_config_reasons(profile)
+    return {k: Setting(v, reasons.get(k, f"grpo_course.gpu's choice for {profile.name}"), "gpu")
+            for k, v in gpu.grpo_config_overrides(profile).items()}
 
 
 def default_save_steps(profile: Profile) -> int:

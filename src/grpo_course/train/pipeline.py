@@ -42,7 +42,7 @@ def prepare_runtime(profile: Profile | str | None = None) -> Profile:
     if profile.device != "cpu":
         from .. import gpu
 
-        gpu.import_unsloth()
+        gpu.import_unsloth(profile)
     return profile
 
 
