@@ -10,9 +10,9 @@ with an 8 s timeout, one completion after another, passed = return code 0.
     python benchmarks/bench_code_reward.py              # defaults: 8 seed runs, 40x the set in the pool
     python benchmarks/bench_code_reward.py --seed-n 4 --repeat 10
 
-Prints checks per second for both, their ratio, the pool's CPU time per check (the number to
-divide your cores by: wall-clock rates on a shared machine understate it), the isolation layers
-that were on, and whether the verdicts agree.
+Prints checks per second for both and their ratio, CPU time per check for both and their ratio
+(the load-independent figure: wall-clock rates on a shared machine understate the pool), the
+isolation layers that were on, and whether the verdicts agree.
 """
 
 from __future__ import annotations
@@ -154,9 +154,10 @@ def main() -> None:
 
     # The seed's approach, on the non-looping candidates (a loop costs it the full 8 s timeout).
     seed_set = candidates(include_loop=False)[: args.seed_n]
-    t0 = time.perf_counter()
+    t0, sc0 = time.perf_counter(), cpu_children()
     seed = [seed_reward(c, args.seed_timeout) for c in seed_set]
     seed_wall = time.perf_counter() - t0
+    seed_cpu = (cpu_children() - sc0) / len(seed_set)
     seed_rate = len(seed_set) / seed_wall
 
     # The sandbox pool (every protection this machine offers), on the same candidates and more.
@@ -195,6 +196,9 @@ def main() -> None:
     print(f"pool CPU per check (all its processes, start-up included): {1000 * per_check:.1f} ms "
           f"+ {1000 * parent_cpu / len(full):.1f} ms in the calling process -> about "
           f"{os.cpu_count() / (per_check + parent_cpu / len(full)):.0f} checks/s if {os.cpu_count()} cores were idle")
+    ours_cpu = per_check + parent_cpu / len(full)
+    print(f"CPU per check: seed {1000 * seed_cpu:.0f} ms, pool {1000 * ours_cpu:.1f} ms -> "
+          f"ratio {seed_cpu / ours_cpu:.0f}x (independent of how busy the machine is)")
     print(f"{len(loops)} infinite-loop completions: {loop_wall:.2f} s in total "
           f"(timeout {args.timeout} s, run in parallel), statuses {sorted({r.status for r in loop_results})}")
 
