@@ -50,6 +50,18 @@ def _cmd_lora_params(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_build_tiny(args: argparse.Namespace) -> int:
+    from .tiny.command import run_build
+
+    return run_build(args)
+
+
+def _cmd_tiny_lab(args: argparse.Namespace) -> int:
+    from .tiny.command import run_lab_command
+
+    return run_lab_command(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="grpo-course", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -76,6 +88,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--targets", default="q_proj,k_proj,v_proj,o_proj",
                    help="comma-separated modules, or all-linear (the seven projections) / attention / mlp")
     p.set_defaults(func=_cmd_lora_params)
+
+    from .tiny.command import add_build_arguments, add_lab_arguments
+
+    p = sub.add_parser("build-tiny", help="rebuild data/tiny (problems, tokenizer, SFT model) deterministically")
+    add_build_arguments(p)
+    p.set_defaults(func=_cmd_build_tiny)
+
+    p = sub.add_parser("tiny-lab", help="GRPO the tiny SFT model on CPU; held-out accuracy before and after")
+    add_lab_arguments(p)
+    p.set_defaults(func=_cmd_tiny_lab)
     return parser
 
 

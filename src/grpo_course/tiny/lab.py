@@ -76,7 +76,7 @@ def _curve_callback(model_ref: dict, tokenizer, problems, every: int, curve: lis
 def run_lab(seed: int = 0, steps: int | None = None, *, model_dir: str | Path | None = None,
             n_test: int | None = None, n_curve: int = 100, curve_every: int = 10, k: int = 8,
             reward_names: list[str] | None = None, overrides: dict | None = None,
-            output_dir: str | None = None, threads: int | None = None) -> LabResult:
+            output_dir: str | None = None, threads: int | None = None, progress: bool = True) -> LabResult:
     """SFT model -> GRPO on the train split; held-out accuracies before and after (see module doc)."""
     import torch
     from trl import GRPOTrainer
@@ -106,6 +106,11 @@ def run_lab(seed: int = 0, steps: int | None = None, *, model_dir: str | Path | 
     trainer = GRPOTrainer(model=model, reward_funcs=reward_functions(reward_names), args=args,
                           train_dataset=to_dataset(train), processing_class=tokenizer,
                           callbacks=[_curve_callback(ref, tokenizer, curve_set, curve_every, curve, spent)])
+    if not progress:
+        from transformers.trainer_callback import PrinterCallback, ProgressCallback
+
+        trainer.remove_callback(PrinterCallback)
+        trainer.remove_callback(ProgressCallback)
     start = time.perf_counter()
     trainer.train()
     total = time.perf_counter() - start

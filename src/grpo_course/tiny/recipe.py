@@ -35,7 +35,7 @@ TINY_GRPO: dict = {
     "use_cpu": True,
     "save_strategy": "no",
     "report_to": "none",
-    "disable_tqdm": True,
+    "disable_tqdm": False,
 }
 
 TINY_REWARDS: list[str] = ["tag"]
