@@ -55,10 +55,12 @@ DETAILS_CHARS = 400
 # Linux primitives through ctypes (no third-party packages)
 # ---------------------------------------------------------------------------------------------
 
+LINUX = platform.system() == "Linux"
 _libc = ctypes.CDLL(None, use_errno=True)
 _libc.syscall.restype = ctypes.c_long
-_libc.prctl.restype = ctypes.c_int
-_libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+if LINUX:
+    _libc.prctl.restype = ctypes.c_int
+    _libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
 
 PR_SET_PDEATHSIG = 1
 PR_SET_DUMPABLE = 4
@@ -87,6 +89,8 @@ def _check(ret: int, what: str) -> int:
 
 
 def _prctl(option: int, arg2: int = 0, arg3: int = 0) -> None:
+    if not LINUX:
+        raise SetupError("prctl is Linux-only")
     _check(_libc.prctl(option, arg2, arg3, 0, 0), f"prctl({option})")
 
 
@@ -241,7 +245,7 @@ class _PathBeneath(ctypes.Structure):
 
 def landlock_abi() -> int:
     """Landlock ABI version of the running kernel, 0 when unavailable."""
-    if platform.system() != "Linux":
+    if not LINUX:
         return 0
     ret = _libc.syscall(_LL_CREATE, None, ctypes.c_size_t(0), ctypes.c_uint32(1))
     return int(ret) if ret > 0 else 0
@@ -334,6 +338,24 @@ def setup_namespaces(base: str, tmpfs_mb: int) -> dict:
     rep = {"user_ns": False, "net_ns": False, "ipc_ns": False, "tmpfs": False}
     uid, gid = os.geteuid(), os.getegid()
     if uid != 0:
+        # Try in a throwaway child first: a user namespace whose uid map cannot be written (e.g.
+        # Ubuntu's AppArmor restriction) cannot be left again.
+        pid = os.fork()
+        if pid == 0:
+            ok = _libc.unshare(CLONE_NEWUSER) == 0
+            try:
+                if ok:
+                    _write("/proc/self/setgroups", "deny")
+                    _write("/proc/self/gid_map", f"{gid} {gid} 1")
+                    _write("/proc/self/uid_map", f"{uid} {uid} 1")
+                    ok = _libc.unshare(CLONE_NEWNET) == 0
+            except OSError:
+                ok = False
+            os._exit(0 if ok else 1)
+        _, status = os.waitpid(pid, 0)
+        if not (os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0):
+            rep["error"] = "unprivileged user namespaces are not usable here"
+            return rep
         if _libc.unshare(CLONE_NEWUSER) != 0:
             rep["error"] = f"unshare(user): {os.strerror(ctypes.get_errno())}"
             return rep
@@ -360,18 +382,26 @@ def setup_namespaces(base: str, tmpfs_mb: int) -> dict:
 
 
 def set_rlimits(cpu_s: int, memory_mb: int, nproc: int, fsize_mb: int = 16, nofile: int = 64) -> None:
-    for res, value in (
-        (resource.RLIMIT_CORE, 0),
-        (resource.RLIMIT_NOFILE, nofile),
-        (resource.RLIMIT_FSIZE, fsize_mb * 1024 * 1024),
-        (resource.RLIMIT_NPROC, nproc),
-        (resource.RLIMIT_MSGQUEUE, 0),
-        (resource.RLIMIT_MEMLOCK, 0),
-    ):
-        resource.setrlimit(res, (value, value))
-    resource.setrlimit(resource.RLIMIT_CPU, (cpu_s, cpu_s + 1))
+    """All limits on Linux (an error is raised); best effort elsewhere (e.g. macOS refuses RLIMIT_AS)."""
     mem = memory_mb * 1024 * 1024
-    resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
+    for name, soft, hard in (
+        ("RLIMIT_CORE", 0, 0),
+        ("RLIMIT_NOFILE", nofile, nofile),
+        ("RLIMIT_FSIZE", fsize_mb * 1024 * 1024, fsize_mb * 1024 * 1024),
+        ("RLIMIT_NPROC", nproc, nproc),
+        ("RLIMIT_MSGQUEUE", 0, 0),
+        ("RLIMIT_MEMLOCK", 0, 0),
+        ("RLIMIT_CPU", cpu_s, cpu_s + 1),
+        ("RLIMIT_AS", mem, mem),
+    ):
+        res = getattr(resource, name, None)
+        try:
+            if res is None:
+                raise ValueError(f"{name} is not available")
+            resource.setrlimit(res, (soft, hard))
+        except (ValueError, OSError):
+            if LINUX:
+                raise
 
 
 def keep_fds(fds: list[int]) -> list[int]:
@@ -869,10 +899,14 @@ class JudgeServer(_Server):
     def setup(self) -> None:
         self.preload()
         layers: dict = {}
-        for res, value in ((resource.RLIMIT_CORE, 0), (resource.RLIMIT_FSIZE, 0), (resource.RLIMIT_NOFILE, 64)):
-            resource.setrlimit(res, (value, value))
         mem = max(1024, int(self.cfg.get("judge_memory_mb", 2048))) * 1024 * 1024
-        resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
+        for res, value in ((resource.RLIMIT_CORE, 0), (resource.RLIMIT_FSIZE, 0), (resource.RLIMIT_NOFILE, 64),
+                           (resource.RLIMIT_AS, mem)):
+            try:
+                resource.setrlimit(res, (value, value))
+            except (ValueError, OSError):
+                if LINUX:
+                    raise
 
         def attempt(name, fn):
             try:
@@ -915,7 +949,7 @@ class Zygote(_Server):
         self.layers: dict[str, bool] = {}
 
     def setup(self) -> None:
-        if self.cfg.get("namespaces", True) and platform.system() == "Linux":
+        if self.cfg.get("namespaces", True) and LINUX:
             self.report["namespaces"] = setup_namespaces(self.base, int(self.cfg.get("tmpfs_mb", 256)))
         else:
             self.report["namespaces"] = {"disabled": True}
@@ -1012,7 +1046,8 @@ class Zygote(_Server):
         """The runner child: prologue, then the candidate. Never returns."""
         try:
             os.setsid()
-            _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+            if LINUX:
+                _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
             if os.getppid() != self.pid:
                 os._exit(1)
             self.ctrl.detach()  # keep_fds closes it; the socket object must not close a reused number
@@ -1027,7 +1062,8 @@ class Zygote(_Server):
                 drop_uid(self.runner_uid)
             elif self.layers.get("capabilities_dropped"):
                 drop_capabilities()
-            _prctl(PR_SET_DUMPABLE, 0)
+            if LINUX:
+                _prctl(PR_SET_DUMPABLE, 0)
             if self.layers.get("seccomp"):
                 install_seccomp()
         except BaseException:
