@@ -325,3 +325,22 @@ def test_gpu_settings_leave_unsloth_nothing_to_change_silently(name, tmp_path):
     assert kwargs["learning_rate"] == 5e-6 and kwargs["loss_type"] == "dapo" and kwargs["beta"] == 0.04
     assert kwargs["bf16"] is PROFILES[name].bf16 and kwargs["fp16"] is PROFILES[name].fp16
     assert "use_cpu" not in kwargs and settings["optim"].source == "gpu"
+
+
+def test_sft_priming_trains_the_adapter_on_demonstrations(tiny_tokenizer, tmp_path):
+    import torch
+    from peft import get_peft_model
+
+    from grpo_course.lora import lora_settings, to_peft_config
+    from grpo_course.train.sft import prime_format, priming_rows
+
+    data = _data(n_train=16)
+    rows = priming_rows(GSM8K, data.train, n=8)
+    assert rows[0]["completion"][0]["content"].endswith("</answer>") and rows[0]["prompt"][-1]["role"] == "user"
+    model = get_peft_model(_small_model(tiny_tokenizer), to_peft_config(lora_settings("cpu-tiny")))
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    result = prime_format(model, tiny_tokenizer, GSM8K, data.train, CPU_TEST, str(tmp_path), steps=3, examples=8,
+                          logging_steps=1, disable_tqdm=True)
+    assert result.steps == 3 and result.examples == 8 and result.first_loss > 0
+    changed = {n for n, p in model.named_parameters() if not torch.equal(p, before[n])}
+    assert changed and all("lora_" in n for n in changed)  # only the adapter moved

@@ -52,7 +52,9 @@ def reward_names_for(task: Task, profile: Profile, reward: str | Sequence[str] |
     if reward is None and profile.name == "cpu-tiny" and task.name == "gsm8k":
         from ..tiny.recipe import TINY_REWARDS
 
-        return tuple(TINY_REWARDS)
+        reward = list(TINY_REWARDS)
+    if isinstance(reward, (list, tuple)):  # each entry may itself be a set name ("tag" -> its two parts)
+        return tuple(n for entry in reward for n in task.reward_names(entry))
     return task.reward_names(reward)
 
 
@@ -216,14 +218,16 @@ def train(task: str | Task = "gsm8k", profile: Profile | str | None = None, step
           save_steps: int | None = None, seed: int = 0, stop_at_step: int | None = None,
           overrides: dict | None = None, save_merged: bool = False, save_gguf: bool = False,
           push_to_hub: str | None = None, hf_token: str | None = None, model=None, tokenizer=None,
-          peft_config=None, data: TaskData | None = None, callbacks: Sequence = (),
+          peft_config=None, data: TaskData | None = None, prepared: PreparedData | None = None,
+          callbacks: Sequence = (),
           verbose: bool = True) -> TrainResult:
     """GRPO-train ``task`` with ``profile`` (default: this runtime's). Re-running resumes the same run.
 
     ``steps``: GRPO steps (default: the profile's, or the tiny recipe's on cpu-tiny). ``reward``: a reward
     set of the task (gsm8k: ``"tag"``, ``"composite"``) or reward names. ``resume=False`` deletes the
     run's checkpoints and starts over. ``stop_at_step`` simulates a session dying at that step.
-    ``model``/``tokenizer``/``peft_config``/``data`` replace the profile's model and the task's data.
+    ``model``/``tokenizer``/``peft_config`` replace the profile's model; ``data`` (raw rows) or ``prepared``
+    (from :func:`~.tasks.prepare_data`) the task's data.
     """
     say = print if verbose else (lambda *a, **k: None)
     profile = prepare_runtime(profile)
@@ -239,8 +243,9 @@ def train(task: str | Task = "gsm8k", profile: Profile | str | None = None, step
     if model is None:
         model, tokenizer, default_peft = load_model(profile)
         peft_config = peft_config if peft_config is not None else default_peft
-    prepared: PreparedData = prepare_data(task, profile, tokenizer, train_size=train_size, data=data)
-    say(prepared.report())
+    if prepared is None:
+        prepared = prepare_data(task, profile, tokenizer, train_size=train_size, data=data)
+        say(prepared.report())
     heldout = [prepared.heldout[i] for i in range(min(len(prepared.heldout),
                                                      eval_size or DEFAULT_EVAL_SIZE.get(profile.name, 100)))]
 
