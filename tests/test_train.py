@@ -344,3 +344,12 @@ def test_sft_priming_trains_the_adapter_on_demonstrations(tiny_tokenizer, tmp_pa
     assert result.steps == 3 and result.examples == 8 and result.first_loss > 0
     changed = {n for n, p in model.named_parameters() if not torch.equal(p, before[n])}
     assert changed and all("lora_" in n for n in changed)  # only the adapter moved
+
+
+def test_a_run_that_dies_before_its_first_checkpoint_starts_over_cleanly(tiny_tokenizer, tmp_path):
+    cut = _run(tiny_tokenizer, tmp_path / "early", steps=2, compare=False, stop_at_step=1)
+    assert cut.interrupted and ckpt.last_checkpoint(tmp_path / "early") is None
+    again = _run(tiny_tokenizer, tmp_path / "early", steps=2, compare=False)
+    assert again.resumed_from is None and again.finished
+    rows = [json.loads(x)["step"] for x in (tmp_path / "early" / "metrics.jsonl").read_text().splitlines()]
+    assert rows == [1, 2]

@@ -291,10 +291,10 @@ def train(task: str | Task = "gsm8k", profile: Profile | str | None = None, step
         trainer.remove_callback(cb)
     model = trainer.model
 
-    resumed_from = None
+    resumed_from = ckpt.checkpoint_step(last) if last is not None else None
+    # Rows logged after the checkpoint (or all rows, without one) are redone: cut them so none is doubled.
+    removed = ckpt.rewind_logs(output_dir, resumed_from or 0)
     if last is not None:
-        resumed_from = ckpt.checkpoint_step(last)
-        removed = ckpt.rewind_logs(output_dir, resumed_from)
         say(f"resuming from {last.name} (step {resumed_from}); {removed} log rows after it will be redone")
     interrupted = False
     start = time.perf_counter()
