@@ -78,29 +78,40 @@ def _find_cached(name: str, version: str) -> Path | None:
     return None
 
 
-def pinned_wheel(name: str, version: str | None = None) -> Path:
-    """The cached wheel of ``name`` at its pinned version, downloaded once (a lock keeps xdist workers
-    from downloading it twice)."""
-    version = version or pinned_versions()[_norm(name)]
+def pinned_wheels(names, versions: dict[str, str] | None = None) -> dict[str, Path]:
+    """The cached wheels of ``names`` at their pinned versions; the missing ones are fetched in one
+    ``pip download`` (a lock keeps xdist workers from downloading them twice)."""
+    versions = versions or pinned_versions()
+    wanted = {name: versions[_norm(name)] for name in names}
     WHEEL_DIR.mkdir(parents=True, exist_ok=True)
-    found = _find_cached(name, version)
-    if found:
+    found = {n: _find_cached(n, v) for n, v in wanted.items()}
+    if all(found.values()):
         return found
     with open(WHEEL_DIR / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        found = _find_cached(name, version)
-        if found:
-            return found
-        with tempfile.TemporaryDirectory(dir=WHEEL_DIR, prefix=".download-") as tmp:
-            cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "--dest", tmp,
-                   *platform_args(), f"{name}=={version}"]
-            proc = subprocess.run(cmd, env=pip_env(), capture_output=True, text=True, timeout=1800)
-            if proc.returncode != 0:
-                raise RuntimeError(f"pip download {name}=={version} failed:\n{proc.stderr[-3000:]}")
-            (wheel,) = Path(tmp).glob("*.whl")
-            target = WHEEL_DIR / wheel.name
-            shutil.move(str(wheel), target)  # same filesystem: an atomic rename
-    return target
+        missing = [f"{n}=={v}" for n, v in wanted.items() if not _find_cached(n, v)]
+        if missing:
+            with tempfile.TemporaryDirectory(dir=WHEEL_DIR, prefix=".download-") as tmp:
+                cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "--dest", tmp,
+                       *platform_args(), *missing]
+                proc = subprocess.run(cmd, env=pip_env(), capture_output=True, text=True, timeout=1800)
+                if proc.returncode != 0:
+                    raise RuntimeError(f"pip download {' '.join(missing)} failed:\n{proc.stderr[-3000:]}")
+                for wheel in Path(tmp).glob("*.whl"):
+                    shutil.move(str(wheel), WHEEL_DIR / wheel.name)  # same filesystem: an atomic rename
+    found = {n: _find_cached(n, v) for n, v in wanted.items()}
+    absent = [n for n, path in found.items() if path is None]
+    if absent:
+        raise RuntimeError(f"pip download gave no wheel for {absent}")
+    return found
+
+
+def pinned_wheel(name: str, version: str | None = None) -> Path:
+    """The cached wheel of one package at its pinned (or the given) version."""
+    versions = pinned_versions()
+    if version:
+        versions[_norm(name)] = version
+    return pinned_wheels([name], versions)[name]
 
 
 # --------------------------------------------------------------------------- reading modules
@@ -112,7 +123,7 @@ class PinnedSource:
     PACKAGES = ("unsloth", "unsloth_zoo", "trl", "transformers", "peft", "vllm")
 
     def __init__(self, packages=PACKAGES):
-        self.wheels = {p: zipfile.ZipFile(pinned_wheel(p)) for p in packages}
+        self.wheels = {p: zipfile.ZipFile(path) for p, path in pinned_wheels(packages).items()}
         self._trees: dict[str, ast.Module] = {}
 
     def version(self, package: str) -> str:
