@@ -41,6 +41,13 @@ def run(args: argparse.Namespace) -> int:
                    reward=args.reward, sft_priming=priming, eval_size=args.eval_size, save_steps=args.save_steps,
                    seed=args.seed, save_merged=args.save_merged, save_gguf=args.save_gguf,
                    push_to_hub=args.push_to_hub, live=False)
+    # Under accelerate launch / torchrun: wait for every rank, then tear the process group down before the
+    # interpreter exits (a failed rank raises instead, and the launcher stops the others).
+    from ..scale_out import finish_distributed, is_main_process
+
+    finish_distributed()
+    if not is_main_process():  # the other ranks trained the same model; one report is enough
+        return 0 if result.finished else 1
     if result.comparison is not None and args.examples:
         print()
         print(result.comparison.side_by_side(n=args.examples))

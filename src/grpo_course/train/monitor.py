@@ -324,7 +324,7 @@ class TrainingMonitor(TrainerCallback):
         self.rows = [r for r in read_jsonl(self.metrics_path) if r.get("step", 0) <= state.global_step]
         for r in self.rows:  # a resumed run: replay the health check over the rows before the checkpoint
             self.health.feed(r)
-        if self.progress:
+        if self.progress and state.is_world_process_zero:  # one bar, not one per process under a launcher
             from tqdm.auto import tqdm
 
             self._bar = tqdm(total=state.max_steps, initial=state.global_step, desc="GRPO", unit="step",
@@ -336,22 +336,27 @@ class TrainingMonitor(TrainerCallback):
             return
         row = metric_row(logs, state.global_step)
         self.rows.append(row)
-        with self.metrics_path.open("a") as f:
-            f.write(json.dumps(row) + "\n")
-        if self.trainer is not None:
+        # Under a launcher every process logs the same (gathered) metrics and sample groups: only the main
+        # process writes and warns, so each step is one row (see grpo_course.scale_out).
+        main = state.is_world_process_zero
+        if main:
+            with self.metrics_path.open("a") as f:
+                f.write(json.dumps(row) + "\n")
+        if main and self.trainer is not None:
             groups = groups_from_trainer(self.trainer, state.global_step, self.max_groups)
             if groups:
                 with self.samples_path.open("a") as f:
                     for g in groups:
                         f.write(json.dumps(g) + "\n")
         for text in self.health.feed(row):
-            self._say(text)
+            if main:
+                self._say(text)
         if self._bar is not None:
             post = {"reward": f"{row.get(REWARD) or 0:.3f}"}
             if row.get(ZERO_STD) is not None:
                 post["zero-std"] = f"{row[ZERO_STD]:.2f}"
             self._bar.set_postfix(post, refresh=False)
-        if self.live and (state.global_step % self.plot_every == 0 or state.global_step == state.max_steps):
+        if main and self.live and (state.global_step % self.plot_every == 0 or state.global_step == state.max_steps):
             self.draw()
         if self.stop_at_step is not None and state.global_step >= self.stop_at_step:
             self.close()
