@@ -88,6 +88,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from grpo_course.scale_out import cores_per_process
+
 WORKER = Path(__file__).with_name("_sandbox_worker.py")
 STARTUP_TIMEOUT = 30.0
 GRACE = 3.0  # seconds the parent waits beyond a job's timeout before it kills the zygote
@@ -328,7 +330,9 @@ class Sandbox:
 
     def __init__(self, workers: int | None = None, *, memory_mb: int = 512,
                  isolation: IsolationConfig | None = None):
-        self.workers = max(1, int(workers or os.cpu_count() or 2))
+        # Default: this process's share of the cores, so N training ranks on one machine start N x (cores / N)
+        # zygotes in total, not N x cores (grpo_course.scale_out.cores_per_process).
+        self.workers = max(1, int(workers or cores_per_process()))
         self.memory_mb = int(memory_mb)
         self.cfg = isolation or IsolationConfig()
         self._idle: queue.LifoQueue[_Slot] = queue.LifoQueue()
@@ -452,7 +456,8 @@ _default_lock = threading.Lock()
 
 def default_sandbox() -> Sandbox:
     """The process-wide sandbox used by :func:`run_tests` and the code rewards (created on first
-    use, one zygote per CPU core; a forked child gets its own)."""
+    use, one zygote per CPU core this process may use, divided among the processes a launcher started
+    on this machine; a forked child gets its own)."""
     global _default
     with _default_lock:
         if _default is None or _default._closed or _default._pid != os.getpid():
