@@ -5,7 +5,7 @@ perturb the policy so the ratios pi_theta / pi_theta_old leave 1 and clipping is
 
 * advantages: ``grpo_course.advantages.group_advantages`` on the captured rewards == TRL's, exactly;
 * log-probabilities of the old policy: within 1e-6;
-* loss and every parameter's gradient: within 1e-6,
+* loss and every parameter's gradient, on each of the generation batch's micro-batches: within 1e-6,
 
 for every loss_type x beta x scale_rewards (24 combinations), with gradient accumulation (GA=2,
 4 micro-batches per generation batch) and temperature 0.7, on TRL's own micro-batch split.
@@ -97,18 +97,18 @@ class Prepared:
     """One TRL generation batch, scored, checked, and a perturbed policy ready for loss comparisons."""
 
     trainer: GRPOTrainer
-    micro: dict
+    micros: list[dict]
     beta: float
 
 
-def prepare(path, tok, beta, scale, out_dir) -> Prepared:
+def prepare(path, tok, beta, scale, out_dir, **extra) -> Prepared:
     """TRL generates and scores one batch; checks advantages and old log-probs; perturbs the policy."""
     captured: list = []
     args = GRPOConfig(
         output_dir=str(out_dir), use_cpu=True, bf16=False, report_to="none", save_strategy="no",
         per_device_train_batch_size=PER_DEVICE, num_generations=G, gradient_accumulation_steps=GA,
         steps_per_generation=SPG, max_completion_length=MAX_LEN, temperature=TEMPERATURE, beta=beta,
-        scale_rewards=scale, gradient_checkpointing=False, seed=0,
+        scale_rewards=scale, gradient_checkpointing=False, seed=0, **extra,
     )
     dataset = Dataset.from_dict({"prompt": PROMPTS, "kind": KINDS})
     # beta > 0: TRL builds the reference model from the model's _name_or_path, so pass a saved local path.
@@ -140,19 +140,14 @@ def prepare(path, tok, beta, scale, out_dir) -> Prepared:
         for p in model.parameters():
             p.add_(0.15 * torch.randn(p.shape, generator=gen))
 
-    # one micro-batch, split the way TRL's _prepare_inputs splits the generation batch
-    micro = split_tensor_dict(shuffle_sequence_dict(out), SPG)[0]
-    return Prepared(trainer=trainer, micro=micro, beta=beta)
+    # the micro-batches, split the way TRL's _prepare_inputs splits the generation batch
+    micros = split_tensor_dict(shuffle_sequence_dict(out), SPG)
+    return Prepared(trainer=trainer, micros=micros, beta=beta)
 
 
-def compare_loss(prep: Prepared, loss_type: str) -> dict:
-    """TRL's compute_loss vs grpo_course's on the same micro-batch: loss and every gradient."""
-    trainer, micro, beta = prep.trainer, prep.micro, prep.beta
-    # loss_type only enters TRL's _compute_loss, so one generated batch serves all four loss types
-    assert hasattr(trainer, "loss_type")
-    trainer.loss_type = trainer.args.loss_type = loss_type
+def compare_micro(trainer, micro, beta, loss_type) -> dict:
+    """TRL's compute_loss vs grpo_course's on one micro-batch: loss, every gradient, clip fraction."""
     model = trainer.model
-
     model.zero_grad()
     trl_loss = trainer.compute_loss(model, micro)
     trl_loss.backward()
@@ -160,31 +155,45 @@ def compare_loss(prep: Prepared, loss_type: str) -> dict:
     trl_clip = trainer._metrics["train"]["clip_ratio/region_mean"][-1]
 
     model.zero_grad()
-    logp = completion_logprobs(model, micro["prompt_ids"], micro["prompt_mask"], micro["completion_ids"],
-                               micro["completion_mask"], temperature=TEMPERATURE)
+    ids = (micro["prompt_ids"], micro["prompt_mask"], micro["completion_ids"], micro["completion_mask"])
+    logp = completion_logprobs(model, *ids, temperature=TEMPERATURE)
     ref_logp = None
     if beta:
         with torch.no_grad():
-            ref_logp = completion_logprobs(trainer.ref_model, micro["prompt_ids"], micro["prompt_mask"],
-                                           micro["completion_ids"], micro["completion_mask"],
-                                           temperature=TEMPERATURE)
+            ref_logp = completion_logprobs(trainer.ref_model, *ids, temperature=TEMPERATURE)
+    args = trainer.args
     terms = grpo_loss_terms(
         logp, micro["advantages"], micro["completion_mask"], old_logp=micro["old_per_token_logps"],
-        ref_logp=ref_logp, beta=beta, epsilon=trainer.args.epsilon, epsilon_high=trainer.args.epsilon_high,
-        loss_type=loss_type, max_completion_length=MAX_LEN, num_items_in_batch=micro["num_items_in_batch"],
+        ref_logp=ref_logp, beta=beta, epsilon=args.epsilon, epsilon_high=args.epsilon_high, delta=args.delta,
+        importance_sampling_level=args.importance_sampling_level, loss_type=loss_type,
+        max_completion_length=MAX_LEN, num_items_in_batch=micro["num_items_in_batch"],
         gradient_accumulation_steps=GA, steps_per_generation=SPG,
     )
     terms.loss.backward()
     grad_diff = max((p.grad - trl_grads[n]).abs().max().item() for n, p in model.named_parameters())
     model.zero_grad()
+    active = micro["completion_mask"].bool()
+    negative = (micro["advantages"] < 0).unsqueeze(1).expand_as(active)
+    ratio = terms.ratio.detach().expand_as(active)
     return {
         "loss_diff": abs(terms.loss.item() - trl_loss.item()),
         "grad_diff": grad_diff,
         "grad_scale": max(g.abs().max().item() for g in trl_grads.values()),
         "clip": terms.clip_region,
-        "trl_clip": trl_clip,
-        "mean_kl": terms.mean_kl,
+        "clip_diff": abs(terms.clip_region - trl_clip),
+        "kl": terms.mean_kl or 0.0,
+        "max_ratio_where_A_negative": ratio[active & negative].max().item() if (active & negative).any() else 0.0,
     }
+
+
+def compare_loss(prep: Prepared, loss_type: str) -> dict:
+    """compare_micro over every micro-batch of the generation batch; worst differences, largest signals."""
+    trainer = prep.trainer
+    # loss_type only enters TRL's _compute_loss, so one generated batch serves all four loss types
+    assert hasattr(trainer, "loss_type")
+    trainer.loss_type = trainer.args.loss_type = loss_type
+    results = [compare_micro(trainer, micro, prep.beta, loss_type) for micro in prep.micros]
+    return {key: max(r[key] for r in results) for key in results[0]}
 
 
 @pytest.fixture(scope="module")
@@ -195,10 +204,11 @@ def prepared(tiny, tmp_path_factory):
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # a 32-wide model gains nothing from threads, and CI's 2 cores are shared
 
-    def get(beta, scale):
-        if (beta, scale) not in cache:
-            cache[beta, scale] = prepare(path, tok, beta, scale, tmp_path_factory.mktemp("grpo_out"))
-        return cache[beta, scale]
+    def get(beta, scale, **extra):
+        key = (beta, scale, tuple(sorted(extra.items())))
+        if key not in cache:
+            cache[key] = prepare(path, tok, beta, scale, tmp_path_factory.mktemp("grpo_out"), **extra)
+        return cache[key]
 
     yield get
     torch.set_num_threads(threads)
@@ -213,6 +223,19 @@ def test_course_math_equals_trl(prepared, loss_type, beta, scale):
     assert r["grad_diff"] < TOL, r
     assert r["grad_scale"] > 1e-3, "gradients too small for the comparison to mean anything"
     assert r["clip"] > 0, "the perturbation should make clipping active"
-    assert abs(r["clip"] - r["trl_clip"]) < 1e-6, r
+    assert r["clip_diff"] < 1e-6, r
     if beta:
-        assert r["mean_kl"] > 0
+        assert r["kl"] > 0
+
+
+@pytest.mark.parametrize("loss_type, extra", [
+    ("grpo", {"importance_sampling_level": "sequence"}),  # GSPO: one ratio per completion
+    ("dapo", {"epsilon_high": 0.28, "delta": 1.5}),  # DAPO's asymmetric clip, TRL's two-sided clip
+])
+def test_other_clipping_settings_equal_trl(prepared, loss_type, extra):
+    r = compare_loss(prepared(0.04, "group", **extra), loss_type)
+    assert r["loss_diff"] < TOL, r
+    assert r["grad_diff"] < TOL, r
+    assert r["clip_diff"] < 1e-6, r
+    if "delta" in extra:
+        assert r["max_ratio_where_A_negative"] > extra["delta"], "delta never bites on this batch"
