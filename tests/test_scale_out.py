@@ -19,7 +19,7 @@ import pytest
 from grpo_course import scale_out as so
 
 PY = sys.executable
-ACCELERATE = str(Path(PY).with_name("accelerate"))
+LAUNCH = [PY, "-m", "accelerate.commands.launch"]  # `accelerate launch`, without relying on PATH
 
 
 # ---- where a process sits -----------------------------------------------------------------------------
@@ -185,25 +185,6 @@ def test_vllm_server_mode_matches_the_pinned_trl(tmp_path):
 # ---- shipped configs: accelerate's loader and DeepSpeed's own parser ----------------------------------
 
 
-def _deepspeed_parse(raw: dict, per_device=8, ga=2, hidden=2048):
-    """Fill the trainer's "auto" values as transformers does, then parse with DeepSpeed's DeepSpeedConfig."""
-    from deepspeed.runtime.config import DeepSpeedConfig
-    from transformers.integrations.deepspeed import HfTrainerDeepSpeedConfig
-    from trl import GRPOConfig
-
-    args = GRPOConfig(output_dir="unused", use_cpu=True, bf16=False, report_to="none", num_generations=4,
-                      per_device_train_batch_size=per_device, gradient_accumulation_steps=ga)
-    hf = HfTrainerDeepSpeedConfig(copy.deepcopy(raw))
-    hf.trainer_config_process(args)
-
-    class Model:
-        class config:
-            hidden_size = hidden
-
-    hf.trainer_config_finalize(args, Model, 100)
-    return DeepSpeedConfig(hf.config)
-
-
 def test_accelerate_loads_every_shipped_config():
     from accelerate.commands.config.config_args import load_config_from_file
     from accelerate.utils import DistributedType
@@ -221,24 +202,21 @@ def test_accelerate_loads_every_shipped_config():
 def test_deepspeed_parser_validates_the_shipped_configs(stage):
     """DeepSpeed imports and parses on CPU (its accelerator falls back to 'cpu'); it cannot train here."""
     pytest.importorskip("deepspeed")
-    from accelerate.commands.config.config_args import load_config_from_file
-    from accelerate.utils import DeepSpeedPlugin
-
-    raw = json.loads(so.config_path(f"ds-zero{stage}").read_text())
-    ds = _deepspeed_parse(raw)
+    raw = so.deepspeed_config_dict(f"zero{stage}")
+    ds = so.validate_deepspeed_config(raw, per_device_train_batch_size=8, gradient_accumulation_steps=2,
+                                      num_generations=4, hidden_size=2048)
     assert ds.zero_optimization_stage == stage and ds.zero_enabled
     assert (ds.train_micro_batch_size_per_gpu, ds.gradient_accumulation_steps, ds.train_batch_size) == (8, 2, 16)
     assert ds.gradient_clipping == 1.0 and ds.zero_config.reduce_bucket_size == 2048 * 2048
     # the accelerate YAML's inline DeepSpeed block builds a config that DeepSpeed parses to the same stage
-    plugin = DeepSpeedPlugin(**load_config_from_file(str(so.config_path(f"zero{stage}"))).deepspeed_config)
-    from_yaml = _deepspeed_parse(plugin.deepspeed_config)
+    from_yaml = so.validate_deepspeed_config(so.deepspeed_config_dict(f"zero{stage}", source="accelerate"))
     assert from_yaml.zero_optimization_stage == stage
     assert from_yaml.zero_config.offload_optimizer.device == ds.zero_config.offload_optimizer.device
     # the parser is strict: a misspelt key is an error, so a typo cannot ship silently
     bad = copy.deepcopy(raw)
     bad["zero_optimization"]["overlap_comms"] = True
     with pytest.raises(Exception, match="overlap_comms"):
-        _deepspeed_parse(bad)
+        so.validate_deepspeed_config(bad)
 
 
 # ---- sizing (estimates) ------------------------------------------------------------------------------
@@ -350,54 +328,23 @@ def test_judges_share_one_concurrency_cap_and_one_cache_across_ranks(tmp_path):
 # ---- the proof: grpo-course train on 2 CPU processes over gloo ----------------------------------------
 
 
-def _data_dir_with_a_tiny_model(root: Path) -> Path | None:
-    """None when the committed tiny SFT model exists (the real data dir is used); else a temporary data dir
-    with a quickly SFT-primed small model (its completions sometimes earn reward, so gradients are non-zero)."""
-    from grpo_course.paths import data_dir
-
-    if (data_dir() / "tiny" / "sft" / "config.json").is_file():
-        return None
-    script = f"""
-import shutil, torch
-from pathlib import Path
-from grpo_course.paths import data_dir
-from grpo_course.tiny.tokenizer import build_tokenizer
-from grpo_course.tiny.model import make_model, TinyModelSettings
-from grpo_course.tiny.problems import generate_problems
-from grpo_course.tiny.sft import train_sft, SFTSettings
-torch.set_num_threads(2)
-root = Path({str(root)!r})
-tok = build_tokenizer(); tok.padding_side = "left"
-model = make_model(tok, TinyModelSettings(hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                                          num_attention_heads=2))
-train_sft(model, tok, generate_problems(500, seed=5), SFTSettings(steps=150, batch_size=32, learning_rate=3e-3,
-          warmup_steps=10, pool_size=500), progress=False)
-model.save_pretrained(root / "tiny" / "sft"); tok.save_pretrained(root / "tiny" / "sft")
-shutil.copytree(data_dir() / "tiny" / "problems", root / "tiny" / "problems")
-"""
-    subprocess.run([PY, "-c", script], check=True, timeout=600)
-    return root
-
-
 def _launch(args: list[str], env: dict, timeout: float = 900) -> subprocess.CompletedProcess:
     return subprocess.run(args, env=env, capture_output=True, text=True, timeout=timeout)
 
 
-def _env(data: Path | None) -> dict:
+def _env() -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("RANK", "LOCAL_", "WORLD_", "MASTER_"))}
     env.update(HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
-    if data is not None:
-        env["GRPO_COURSE_DATA"] = str(data)
     return env
 
 
 def test_launcher_fails_when_any_rank_fails(tmp_path):
     cmd = so.launch_command(strategy="ddp-cpu", gpus_per_node=2, module="grpo_course.scale_out")
-    argv = cmd.argv[:cmd.argv.index("-m") + 2] + ["probe", "--evidence", str(tmp_path), "--fail-rank", "1"]
-    done = _launch(argv, _env(None), timeout=300)
+    assert cmd.argv[:2] == ["accelerate", "launch"]
+    argv = LAUNCH + cmd.argv[2:cmd.argv.index("-m") + 2] + ["probe", "--evidence", str(tmp_path), "--fail-rank", "1"]
+    done = _launch(argv, _env(), timeout=300)
     assert done.returncode != 0, done.stdout[-2000:] + done.stderr[-2000:]
-    ranks = {json.loads(p.read_text())["rank"]: json.loads(p.read_text()) for p in tmp_path.glob("rank_*.json")}
-    assert ranks[0]["exit_code"] == 0 and ranks[1]["exit_code"] == 3
+    assert so.summarize_evidence(so.read_evidence(tmp_path))["exit_codes"] == [0, 3]
 
 
 def test_grpo_course_train_runs_unchanged_on_two_processes(tmp_path):
@@ -405,48 +352,40 @@ def test_grpo_course_train_runs_unchanged_on_two_processes(tmp_path):
     (MULTI_CPU), each scored a different half of every generation batch, TRL's bookkeeping is
     plan_batch's, and after every step the trainable weights are bit-identical on both ranks and differ from
     the start (gradients were averaged: different data, same update)."""
-    data = _data_dir_with_a_tiny_model(tmp_path / "data")
     evidence, out = tmp_path / "evidence", tmp_path / "run"
     train_args = ["train", "--profile", "cpu-tiny", "--steps", "2", "--output-dir", str(out), "--eval-size", "2",
                   "--examples", "0", "--save-steps", "100"]
     cmd = so.launch_command(strategy="ddp-cpu", gpus_per_node=2, module="grpo_course.scale_out")
-    argv = cmd.argv[:cmd.argv.index("-m") + 2] + ["probe", "--evidence", str(evidence), "--", *train_args]
+    argv = LAUNCH + cmd.argv[2:cmd.argv.index("-m") + 2] + ["probe", "--evidence", str(evidence), "--", *train_args]
     start = time.perf_counter()
-    done = _launch(argv, _env(data))
+    done = _launch(argv, _env())
     seconds = time.perf_counter() - start
     log = done.stdout[-3000:] + done.stderr[-3000:]
     assert done.returncode == 0, log
 
-    ranks = [json.loads((evidence / f"rank_{r}.json").read_text()) for r in (0, 1)]
-    assert [r["rank"] for r in ranks] == [0, 1] and len({r["pid"] for r in ranks}) == 2
+    ranks = so.read_evidence(evidence)
+    assert [r["rank"] for r in ranks] == [0, 1]
     plan = so.plan_batch(64, 2, 1, 8)  # the tiny recipe: 64 completions per device, G = 8
     for r in ranks:
-        assert r["exit_code"] == 0 and r["world_size"] == 2 and r["num_processes"] == 2
-        assert r["distributed_type"].endswith("MULTI_CPU") and r["backend"] == "gloo"
-        assert r["config"]["generation_batch_size"] == plan.generation_batch_size == 128
-        assert r["config"]["steps_per_generation"] == plan.steps_per_generation
+        assert r["world_size"] == 2 and r["num_processes"] == 2 and r["global_step"] == 2
         assert r["omp_num_threads"] == os.environ.get("OMP_NUM_THREADS", "1")  # torchrun: 1 thread per process
-        assert r["global_step"] == 2
-
-    # each rank scored its own completions: per step, per_device x steps_per_generation of them, whole groups
-    for step in (0, 1):
-        calls = [[c for c in r["rewards"] if c["step"] == step] for r in ranks]
-        assert all(calls[i] for i in (0, 1))
-        local = [calls[i][0]["prompts"] for i in (0, 1)]  # the first reward function's call
-        assert [len(x) for x in local] == [plan.completions_per_process] * 2
-        both = local[0] + local[1]
-        assert all(both.count(q) == plan.num_generations for q in set(both))
-        assert len(set(both)) == plan.prompts_per_generation and not set(local[0]) & set(local[1])
-
+    got = so.summarize_evidence(ranks)
+    assert got["exit_codes"] == [0, 0] and got["pids_distinct"]
+    assert got["distributed_type"] == ["DistributedType.MULTI_CPU"] and got["backend"] == ["gloo"]
+    assert got["trl_config"]["generation_batch_size"] == plan.generation_batch_size == 128
+    assert got["trl_config"]["steps_per_generation"] == plan.steps_per_generation
+    # each rank scored its own half of every generation batch: whole groups of G, no prompt on both ranks
+    assert [s["step"] for s in got["per_step"]] == [0, 1]
+    for step in got["per_step"]:
+        assert step["completions_per_rank"] == [plan.completions_per_process] * 2
+        assert step["completions_per_prompt"] == [plan.num_generations]
+        assert step["prompts"] == plan.prompts_per_generation and step["prompts_on_several_ranks"] == 0
     # gradients synchronised: identical weights after every step, and the weights moved
-    assert ranks[0]["initial_trainable"] == ranks[1]["initial_trainable"]
-    assert ranks[0]["step_digests"] == ranks[1]["step_digests"]
-    assert [d["step"] for d in ranks[0]["step_digests"]] == [1, 2]
-    assert ranks[0]["final_trainable"] == ranks[1]["final_trainable"] != ranks[0]["initial_trainable"]
-    assert ranks[0]["final_all"] == ranks[1]["final_all"]
+    assert got["steps"] == [1, 2] and got["identical_at_start"] and got["identical_after_every_step"]
+    assert got["weights_moved"] and got["identical_at_end_all_weights"]
 
     # one log row per step (only the main process writes), one adapter
     rows = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == [1, 2]
     assert (out / "final" / "adapter" / "adapter_config.json").is_file()
-    print(f"2-process run: {seconds:.0f} s wall, exit codes {[r['exit_code'] for r in ranks]}")
+    print(f"2-process run: {seconds:.0f} s wall, exit codes {got['exit_codes']}")

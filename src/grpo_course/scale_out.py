@@ -397,6 +397,53 @@ def colocate_overrides(gpu_memory_utilization: float = 0.3, sleep_mode: bool = T
             "vllm_enable_sleep_mode": bool(sleep_mode)}
 
 
+# ---- the shipped DeepSpeed configs, checked by DeepSpeed's own parser -----------------------------------
+
+
+def deepspeed_config_dict(strategy: str, source: str = "json") -> dict:
+    """The shipped ZeRO config as DeepSpeed receives it, "auto" values still in: ``source="json"`` reads
+    ``deepspeed_<strategy>.json``; ``source="accelerate"`` builds it from the accelerate YAML's inline block the
+    way ``accelerate launch`` does (``DeepSpeedPlugin``)."""
+    if strategy not in DEEPSPEED_CONFIGS:
+        raise ValueError(f"strategy must be one of {sorted(DEEPSPEED_CONFIGS)}, got {strategy!r}")
+    if source == "json":
+        return json.loads(config_path(f"ds-{strategy}").read_text())
+    if source == "accelerate":
+        from accelerate.commands.config.config_args import load_config_from_file
+        from accelerate.utils import DeepSpeedPlugin
+
+        fields = load_config_from_file(str(config_path(strategy))).deepspeed_config
+        return DeepSpeedPlugin(**fields).deepspeed_config
+    raise ValueError("source must be 'json' or 'accelerate'")
+
+
+def validate_deepspeed_config(config: dict, *, per_device_train_batch_size: int = 8,
+                              gradient_accumulation_steps: int = 1, num_generations: int = 8,
+                              hidden_size: int = 2048, max_steps: int = 100):
+    """Fill the trainer's "auto" values as transformers' Trainer does (from a CPU ``GRPOConfig``), then parse
+    with DeepSpeed's ``DeepSpeedConfig`` (strict: unknown keys raise). Returns the parsed config. DeepSpeed
+    imports on a machine without CUDA (its accelerator falls back to "cpu"); it cannot train there."""
+    import copy
+
+    from deepspeed.runtime.config import DeepSpeedConfig
+    from transformers.integrations.deepspeed import HfTrainerDeepSpeedConfig
+    from trl import GRPOConfig
+
+    args = GRPOConfig(output_dir="unused", use_cpu=True, bf16=False, report_to="none",
+                      num_generations=num_generations, per_device_train_batch_size=per_device_train_batch_size,
+                      gradient_accumulation_steps=gradient_accumulation_steps)
+    hf = HfTrainerDeepSpeedConfig(copy.deepcopy(config))
+    hf.trainer_config_process(args)
+
+    class _Model:  # trainer_config_finalize only reads model.config.hidden_size
+        class config:
+            pass
+
+    _Model.config.hidden_size = hidden_size
+    hf.trainer_config_finalize(args, _Model, max_steps)
+    return DeepSpeedConfig(hf.config)
+
+
 # ---- sizing per strategy (estimates from the stage-03 planner) -----------------------------------------
 
 SIZING_MODELS = {"llama-3.2-1b": "Llama 3.2 1B", "llama-3.2-3b": "Llama 3.2 3B", "llama-3.1-8b": "Llama 3.1 8B"}
@@ -435,8 +482,10 @@ def strategy_plan(model: str, strategy: str, *, num_gpus: int = 8, gpu: str = "H
     Starts from :func:`grpo_course.lora.plan_memory` for one GPU (vLLM colocated with its own copy of the
     weights, ``completions_per_gpu`` completions generated and trained per micro-step) and applies:
     ``zero2``: LoRA gradients and optimizer state / ``num_gpus``; ``zero3``: the trainable state and the
-    training copy of the base weights / ``num_gpus`` plus one gathered layer (vLLM keeps a whole copy to
-    generate); ``ddp+server``: DDP with generation on separate ``trl vllm-serve`` GPUs, so no vLLM terms here."""
+    training copy of the base weights / ``num_gpus`` plus one gathered layer while training, but the whole
+    model gathered again for TRL's weight sync to vLLM (with PEFT, TRL 1.14 gathers all parameters at once
+    to merge the adapter), and vLLM keeps its own whole copy; ``ddp+server``: DDP with generation on separate
+    ``trl vllm-serve`` GPUs, so no vLLM terms here."""
     from .lora import plan_memory
 
     if strategy not in SIZING_STRATEGIES:
@@ -462,6 +511,9 @@ def strategy_plan(model: str, strategy: str, *, num_gpus: int = 8, gpu: str = "H
         layer = gib / _layers(model)  # one decoder layer gathered at a time (embeddings ignored)
         terms["base weights"] = (gib / n, ph)
         terms["gathered layer (ZeRO-3)"] = (layer, "training")
+        # TRL 1.14 (trl/generation/vllm_generation.py, _iter_named_params): with PEFT under ZeRO-3 the whole model
+        # is gathered at once to merge the adapter and push the weights to vLLM, before every generation.
+        terms["whole model gathered for the vLLM weight sync"] = (gib - gib / n, "generation")
         lw, lph = terms["LoRA weights (fp32)"]
         terms["LoRA weights (fp32)"] = (lw / n, lph)
     if strategy == "ddp+server":
@@ -597,6 +649,46 @@ def _probe_callback(record: dict):
                 {"step": state.global_step, "trainable": tensor_digest(_trainable(model))})
 
     return RankProbe()
+
+
+def read_evidence(folder: str | Path) -> list[dict]:
+    """The ``rank_<r>.json`` records of a probe run, by rank."""
+    found = sorted(Path(folder).glob("rank_*.json"), key=lambda p: int(p.stem.split("_")[1]))
+    return [json.loads(p.read_text()) for p in found]
+
+
+def summarize_evidence(ranks: Sequence[dict]) -> dict[str, Any]:
+    """What a probe run proves, as plain values: the ranks that wrote evidence, their exit codes and
+    backend, whether the trainable weights were bit-identical on every rank after every step and moved from
+    the start (gradients averaged: different data, same update), and the per-step bookkeeping: completions
+    each rank scored, completions per prompt over all ranks, prompts per step, overlap between ranks."""
+    steps = sorted({c["step"] for r in ranks for c in r.get("rewards", [])})
+    per_step = []
+    for step in steps:
+        local = []
+        for r in ranks:
+            calls = [c for c in r.get("rewards", []) if c["step"] == step]
+            local.append(calls[0]["prompts"] if calls else [])
+        everything = [q for part in local for q in part]
+        shared = set(local[0]).intersection(*map(set, local[1:])) if len(local) > 1 else set()
+        per_step.append({"step": step, "completions_per_rank": [len(x) for x in local],
+                         "completions_per_prompt": sorted({everything.count(q) for q in set(everything)}),
+                         "prompts": len(set(everything)), "prompts_on_several_ranks": len(shared)})
+    digests = [[d["trainable"] for d in r.get("step_digests", [])] for r in ranks]
+    return {
+        "ranks": [r["rank"] for r in ranks],
+        "exit_codes": [r.get("exit_code") for r in ranks],
+        "distributed_type": sorted({str(r.get("distributed_type")) for r in ranks}),
+        "backend": sorted({str(r.get("backend")) for r in ranks}),
+        "pids_distinct": len({r.get("pid") for r in ranks}) == len(ranks),
+        "steps": [d["step"] for d in ranks[0].get("step_digests", [])] if ranks else [],
+        "identical_after_every_step": bool(digests and digests[0]) and all(d == digests[0] for d in digests),
+        "identical_at_start": len({r.get("initial_trainable") for r in ranks}) == 1,
+        "weights_moved": bool(ranks) and ranks[0].get("final_trainable") != ranks[0].get("initial_trainable"),
+        "identical_at_end_all_weights": len({r.get("final_all") for r in ranks}) == 1,
+        "trl_config": ranks[0].get("config") if ranks else None,
+        "per_step": per_step,
+    }
 
 
 def probe_main(argv: Sequence[str]) -> int:
