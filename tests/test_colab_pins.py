@@ -35,8 +35,7 @@ from pinned_source import CACHE_DIR, pip_env, platform_args
 from grpo_course import bootstrap
 from grpo_course.hardware import PROFILES
 
-pytestmark = pytest.mark.xdist_group("colab-pins")
-resolver = [pytest.mark.network, pytest.mark.slow]  # marks of the tests that run pip's resolver
+pytestmark = pytest.mark.xdist_group("colab-pins")  # the resolver tests run pip (network, slow)
 
 GPU_PROFILES = [name for name, p in PROFILES.items() if p.device == "cuda"]
 RESULT_CACHE = CACHE_DIR / "pin-resolution"
@@ -111,8 +110,8 @@ def _canon(name: str) -> str:
 
 
 @pytest.mark.parametrize("profile", GPU_PROFILES)
-@resolver[0]
-@resolver[1]
+@pytest.mark.network
+@pytest.mark.slow
 def test_pin_set_resolves(resolutions, profile):
     result = resolutions[profile]
     assert result["returncode"] == 0, (
@@ -125,8 +124,8 @@ def test_pin_set_resolves(resolutions, profile):
 
 
 @pytest.mark.parametrize("profile", GPU_PROFILES)
-@resolver[0]
-@resolver[1]
+@pytest.mark.network
+@pytest.mark.slow
 def test_resolved_set_is_binary_and_fits_the_profile(resolutions, profile):
     result = resolutions[profile]
     assert result["returncode"] == 0, result["stderr"]
