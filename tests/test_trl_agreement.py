@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import pytest
 
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # everything here is built locally; never reach for the hub
 torch = pytest.importorskip("torch")
 trl = pytest.importorskip("trl")
 
@@ -33,8 +34,6 @@ from trl.trainer.utils import shuffle_sequence_dict, split_tensor_dict  # noqa: 
 from grpo_course.advantages import group_advantages  # noqa: E402
 from grpo_course.logprobs import completion_logprobs  # noqa: E402
 from grpo_course.objective import grpo_loss_terms  # noqa: E402
-
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 G = 4                 # num_generations
 PER_DEVICE = 8        # completions per micro-batch
