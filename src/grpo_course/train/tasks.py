@@ -217,3 +217,9 @@ def prepare_data(task: Task | str, profile: Profile, tokenizer, max_prompt_token
 
 def _prompt_key(messages: list[dict]) -> str:
     return "\n".join(m["content"] for m in messages)
+
+
+# ---- more tasks ----------------------------------------------------------------------------------
+# code, medcalc and legal-qa live in grpo_course.tasks (one module each) and register themselves here,
+# so get_task("code") works wherever the pipeline looks tasks up. Importing them is light (no torch).
+from .. import tasks as _more_tasks  # noqa: E402,F401

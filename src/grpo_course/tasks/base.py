@@ -1,0 +1,218 @@
+"""What a task beyond GSM8K adds to the stage-04 :class:`~grpo_course.train.tasks.Task`.
+
+A :class:`CourseTask` *is* a ``Task`` (the pipeline trains it unchanged) with the facts a learner needs
+to run it anywhere:
+
+* ``sources``: the hub datasets it loads on a GPU (id, config, split, licence, size), and the local
+  files in ``data/tasks/<task>/`` with the same columns that CPU runs and tests load instead;
+* ``models``: the default model per hardware profile (the seeds' choices on GPU; on ``cpu-tiny`` the
+  tiny character model of :mod:`.tiny_text`, committed in ``data/tasks/<task>/tiny``);
+* ``reward_weights``: a weight for every reward of every reward set (TRL's ``reward_weights``);
+* ``lengths``: prompt and completion budgets per profile (a MedCalc patient note is long);
+* ``metric`` and :meth:`CourseTask.score`: how held-out completions are graded (pass@k, tolerance
+  accuracy, judge score), used by :func:`grpo_course.tasks.evaluate_task` and ``grpo-course eval``.
+
+Nothing here imports torch, transformers or datasets.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..hardware import Profile
+from ..paths import data_dir
+from ..train.tasks import Task, TaskData
+
+GPU_PROFILES = ("t4", "l4", "large")
+
+
+@dataclass(frozen=True)
+class HubSource:
+    """One dataset split on the Hugging Face hub, and the local file with its columns."""
+
+    hub_id: str
+    split: str
+    licence: str
+    size: str
+    local_file: str  # under data/tasks/<task>/
+    config: str | None = None
+    url: str = ""
+
+    def describe(self) -> str:
+        cfg = f" ({self.config})" if self.config else ""
+        return f"{self.hub_id}{cfg}, split {self.split}: {self.size}; licence {self.licence}"
+
+
+@dataclass(frozen=True)
+class Scored:
+    """Held-out completions graded with a task's own metric."""
+
+    metric: str  # e.g. "pass@1", "tolerance accuracy", "judge score"
+    value: float
+    low: float | None
+    high: float | None
+    n_problems: int
+    n_samples: int  # completions per problem
+    details: dict = field(default_factory=dict)  # more numbers (pass@k, per answer type, agreement, cost)
+    per_sample: list = field(default_factory=list)  # one list per problem: each completion's score
+
+    def summary(self) -> str:
+        interval = f" [{self.low:.1%}, {self.high:.1%}]" if self.low is not None and self.high is not None else ""
+        extra = "; ".join(f"{k} {_fmt(v)}" for k, v in self.details.items() if not isinstance(v, (dict, list)))
+        return (f"{self.metric}: {self.value:.1%}{interval} on {self.n_problems} held-out problems x "
+                f"{self.n_samples} samples" + (f"; {extra}" if extra else ""))
+
+
+def _fmt(v) -> str:
+    if isinstance(v, float):
+        return f"{v:.3f}"
+    return str(v)
+
+
+def _no_score(task, rows, completions, profile=None, **kw) -> Scored:
+    raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class CourseTask(Task):
+    """A stage-04 task with its sources, models, reward weights, lengths and metric."""
+
+    sources: dict[str, HubSource] = field(default_factory=dict)  # "train" / "heldout"
+    models: dict[str, str] = field(default_factory=dict)  # profile name -> model id (cpu-tiny: folder)
+    reward_weights: dict[str, tuple[float, ...]] = field(default_factory=dict)  # reward set -> weights
+    lengths: dict[str, tuple[int, int]] = field(default_factory=dict)  # profile -> (prompt, completion)
+    metric: str = ""
+    colab: str = ""  # what the task needs on Colab, in one sentence (README's task table)
+    scorer: Callable[..., Scored] = _no_score  # (task, rows, completions per row, profile) -> Scored
+    cpu_steps: int = 20  # GRPO steps on cpu-tiny when none are asked for
+    cpu_generations: int = 4
+    tiny_demonstration: Callable[[dict], str] | None = None  # the CPU model's warm start (default: demonstration)
+
+    # ---- data -----------------------------------------------------------------------------------
+    @property
+    def data_folder(self) -> Path:
+        return data_dir() / "tasks" / self.name
+
+    def local_path(self, which: str) -> Path:
+        return self.data_folder / self.sources[which].local_file
+
+    # ---- rewards --------------------------------------------------------------------------------
+    def weights_for(self, reward: str | Sequence[str] | None = None) -> tuple[float, ...]:
+        """Weights for ``reward`` (a set name of this task; registry names get weight 1 each)."""
+        names = self.reward_names(reward)
+        key = reward if isinstance(reward, str) else (self.default_reward if reward is None else None)
+        weights = self.reward_weights.get(key) if key is not None else None
+        if weights is None or len(weights) != len(names):
+            return tuple(1.0 for _ in names)
+        return tuple(weights)
+
+    # ---- models ---------------------------------------------------------------------------------
+    def model_for(self, profile: Profile) -> str:
+        return self.models.get(profile.name, profile.model_id)
+
+    def profile_for(self, profile: Profile) -> Profile:
+        """The profile with this task's model and lengths.
+
+        On ``l4`` FP8 is switched off for these models: Unsloth ships pre-quantized FP8-Block weights
+        for Llama-3.2-1B, and quantizing other models on the fly needs an H100 (Unsloth's loader
+        message, reference unsloth.md section 6); 0.5B-3B models fit an L4 in bf16 anyway."""
+        changes: dict = {"model_id": self.model_for(profile)}
+        if profile.name in self.lengths:
+            changes["max_prompt_length"], changes["max_completion_length"] = self.lengths[profile.name]
+        if profile.load_in_fp8 and changes["model_id"] != profile.model_id:
+            changes["quantization"] = "none"
+            changes["description"] = f"{profile.description}; FP8 off for {changes['model_id']} (16-bit LoRA)"
+        if profile.name == "cpu-tiny":  # the tiny character model's group and batch (see grpo_overrides)
+            changes.update(description=f"CPU only: the tiny character-level model of data/tasks/{self.name}/tiny "
+                                       "(checks the whole path; it does not learn the skill)",
+                           num_generations=self.cpu_generations, per_device_train_batch_size=2 * self.cpu_generations,
+                           gradient_accumulation_steps=1, max_steps=self.cpu_steps)
+        return profile.with_overrides(**changes)
+
+    def grpo_overrides(self, profile: Profile, reward: str | Sequence[str] | None = None) -> dict:
+        """GRPOConfig keywords this task sets: reward weights always; on cpu-tiny the tiny character
+        model's group size, batch and lengths (the tiny math recipe's 40 tokens fit no code)."""
+        out: dict = {"reward_weights": list(self.weights_for(reward))}
+        if profile.name == "cpu-tiny":
+            g = self.cpu_generations
+            out.update(num_generations=g, per_device_train_batch_size=2 * g, gradient_accumulation_steps=1,
+                       max_completion_length=self.lengths.get("cpu-tiny", (0, 128))[1], temperature=1.0,
+                       learning_rate=3e-4, beta=0.0)
+        return out
+
+    def tiny_pairs(self) -> list[tuple[list[dict], str]]:
+        """(chat prompt, demonstration) for every local training row: the CPU model's warm start."""
+        from ..hardware import get_profile
+
+        demo = self.tiny_demonstration or self.demonstration
+        if demo is None:
+            raise ValueError(f"task {self.name!r} has no demonstration to warm-start a CPU model on")
+        return [(self.to_prompt(r), demo(r)) for r in self.load(get_profile("cpu-tiny")).train]
+
+    # ---- evaluation -----------------------------------------------------------------------------
+    def score(self, rows: Sequence[dict], completions: Sequence[Sequence[str]], profile: Profile | None = None,
+              **kwargs) -> Scored:
+        """Grade ``completions[i]`` (one or more samples) for ``rows[i]`` with the task's metric."""
+        if len(rows) != len(completions):
+            raise ValueError(f"{len(rows)} rows but {len(completions)} lists of completions")
+        return self.scorer(self, list(rows), [list(c) for c in completions], profile, **kwargs)
+
+    def describe(self) -> str:
+        lines = [f"task {self.name}: {self.description}"]
+        for which, src in self.sources.items():
+            lines.append(f"  {which}: {src.describe()}")
+        lines.append("  models: " + ", ".join(f"{p} {m}" for p, m in self.models.items()))
+        for set_name, names in self.reward_sets.items():
+            w = self.weights_for(set_name)
+            mark = " (default)" if set_name == self.default_reward else ""
+            lines.append(f"  rewards '{set_name}'{mark}: " + " + ".join(f"{x:g} x {n}" for x, n in zip(w, names)))
+        lines.append(f"  metric: {self.metric}")
+        return "\n".join(lines)
+
+
+def read_jsonl(path: str | Path) -> list[dict]:
+    path = Path(path)
+    rows = []
+    with path.open(encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            if line.strip():
+                try:
+                    rows.append(json.loads(line))
+                except json.JSONDecodeError as err:
+                    raise ValueError(f"{path}:{n}: not JSON ({err.msg})") from None
+    return rows
+
+
+def check_columns(rows: Sequence[dict], columns: Sequence[str], source: str) -> None:
+    """Refuse rows that lack the hub dataset's columns (a clear error instead of a KeyError later)."""
+    if not rows:
+        raise ValueError(f"{source}: no rows")
+    for i, row in enumerate(rows):
+        missing = [c for c in columns if c not in row]
+        if missing:
+            raise ValueError(f"{source}: row {i} lacks column(s) {missing}; expected the hub dataset's "
+                             f"columns {list(columns)}, got {sorted(row)}")
+
+
+def hub_rows(source: HubSource) -> list[dict]:
+    """All rows of a hub split (needs network and, on Colab, nothing else)."""
+    from datasets import load_dataset
+
+    ds = load_dataset(source.hub_id, source.config, split=source.split)
+    return [dict(r) for r in ds]
+
+
+def local_or_hub(task: CourseTask, which: str, profile: Profile) -> tuple[list[dict], str]:
+    """The split's raw rows: the local file on CPU, the hub dataset on a GPU profile."""
+    src = task.sources[which]
+    if profile.device == "cpu":
+        path = task.local_path(which)
+        return read_jsonl(path), f"data/tasks/{task.name}/{src.local_file} (hub schema of {src.hub_id})"
+    return hub_rows(src), f"{src.hub_id}{f' ({src.config})' if src.config else ''} {src.split} from the hub"
+
+
+def task_data(train: list[dict], heldout: list[dict], source: str) -> TaskData:
+    return TaskData(train, heldout, source)

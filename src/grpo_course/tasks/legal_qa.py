@@ -1,0 +1,338 @@
+"""Task ``legal-qa``: answer legal questions; reward = two LLM judges on a four-dimension rubric.
+
+**Data.** Law Stack Exchange questions with their answers, ``ymoslem/Law-StackExchange`` (one split,
+``train``, about 24.4k questions; CC BY-SA 4.0, the licence of Stack Exchange content, given per row
+in its ``license`` column). Columns: ``question_id``, ``tags``, ``score``, ``license``, ``link``,
+``question_title``, ``question_body`` (HTML), ``answers`` (a list of ``{answer_id, body, score}``,
+bodies in HTML, possibly empty). The reference answer is the highest-scored one; questions without an
+answer are dropped; every fifth question (``question_id % 5 == 0``) is held out. CPU runs read
+``data/tasks/legal-qa/law_stackexchange.jsonl``: questions and answers written for the course, in
+those columns. (Open Australian Legal QA was the other candidate; its licence is per source document,
+not one clear licence.)
+
+**Reward** (the seeds' legal model: Claude and Gemini judge accuracy, completeness, legal soundness
+and clarity; stage 02's :mod:`grpo_course.rewards.judges`): reward set ``"judges"`` = 1.0 x
+``legal_qa_judges`` (the mean over two judges of the rubric's normalised score, 0..1) + 0.2 x
+``format``. Before training starts, the planned cost per step and for the run is printed; the judge
+reward holds a hard budget cap (``budget_usd``; a call that could cross it is not made and its
+completions get ``None``, never a silent 0).
+
+**Judges.** On a GPU profile: Claude (``ANTHROPIC_API_KEY``) and Gemini (``GEMINI_API_KEY``), from the
+environment or Colab's secrets. On CPU, and whenever ``judges="offline"``: local fake servers that speak
+the Anthropic and Gemini wire formats (:mod:`grpo_course.rewards.fake_judges`) and score with a
+word-overlap heuristic. That heuristic is **not** a model of legal quality: the CPU run proves the
+plumbing (HTTP, parsing, caching, cost, agreement, None on failure), not that answers got better.
+
+**Pitfalls.** Judges disagree (inter-judge agreement is reported with every score), judges can be
+gamed by length or legal vocabulary (the fake judge rewards both, on purpose easy to see), and every
+step costs money: ``G x batch`` completions x 2 judges per step.
+
+**Metric.** Mean judge score on held-out questions, with a bootstrap interval, each judge's mean and
+inter-judge agreement (mean absolute difference, share within one point, Pearson correlation).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import html
+import logging
+import re
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+from ..chat_format import ANSWER_END, ANSWER_START, REASONING_END, REASONING_START, format_response
+from ..hardware import Profile
+from ..rewards import registry as _registry
+from ..train.tasks import TaskData, register_task
+from .base import CourseTask, HubSource, Scored, check_columns, local_or_hub
+
+log = logging.getLogger(__name__)
+
+COLUMNS = ("question_id", "tags", "score", "license", "link", "question_title", "question_body", "answers")
+SOURCES = {
+    "train": HubSource("ymoslem/Law-StackExchange", "train", "CC BY-SA 4.0",
+                       "about 24.4k questions (4 in 5 for training)", "law_stackexchange.jsonl",
+                       url="https://huggingface.co/datasets/ymoslem/Law-StackExchange"),
+    "heldout": HubSource("ymoslem/Law-StackExchange", "train", "CC BY-SA 4.0",
+                         "the same split: questions with question_id % 5 == 0", "law_stackexchange.jsonl",
+                         url="https://huggingface.co/datasets/ymoslem/Law-StackExchange"),
+}
+HELDOUT_EVERY = 5
+MAX_QUESTION_CHARS = 2000
+DEFAULT_BUDGET_USD = 2.0  # hard cap per run; raise it knowingly
+ACCEPTABLE = 0.6  # mean normalised judge score counted as an acceptable answer (held-out "accuracy")
+SYSTEM_PROMPT = (
+    f"You answer legal questions for a general audience. Think between {REASONING_START} and "
+    f"{REASONING_END}, then give a clear, accurate answer in plain prose between {ANSWER_START} and "
+    f"{ANSWER_END}. Say when the answer depends on the jurisdiction."
+)
+
+_TAG_RE = re.compile(r"<[^>]+>")
+_BLOCK_RE = re.compile(r"</?(p|br|li|ul|ol|blockquote|h\d|pre)[^>]*>", re.IGNORECASE)
+
+
+def clean_html(text: str) -> str:
+    """Stack Exchange HTML to plain text (paragraphs kept as blank lines, entities unescaped)."""
+    text = _BLOCK_RE.sub("\n", text or "")
+    text = html.unescape(_TAG_RE.sub("", text))
+    lines = [" ".join(line.split()) for line in text.splitlines()]
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
+
+
+def legal_row(raw: dict) -> dict | None:
+    """A hub row plus ``question`` (title + body as text), ``reference`` and ``answer`` (the top-scored
+    answer as text); ``None`` for a question without answers."""
+    answers = sorted(raw.get("answers") or [], key=lambda a: a.get("score", 0), reverse=True)
+    if not answers:
+        return None
+    body = clean_html(raw["question_body"])
+    question = f"{raw['question_title'].strip()}\n\n{body}".strip()[:MAX_QUESTION_CHARS]
+    reference = clean_html(answers[0]["body"])
+    return {**raw, "question": question, "reference": reference, "answer": reference}
+
+
+def is_heldout(row: dict) -> bool:
+    return int(row["question_id"]) % HELDOUT_EVERY == 0
+
+
+def to_prompt(row: dict) -> list[dict]:
+    return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": row["question"]}]
+
+
+def short_answer(text: str, max_chars: int) -> str:
+    """Whole sentences from the start of ``text``, at most ``max_chars`` characters (at least one)."""
+    sentences = re.split(r"(?<=[.!?])\s+", " ".join(text.split()))
+    out = sentences[0]
+    for s in sentences[1:]:
+        if len(out) + 1 + len(s) > max_chars:
+            break
+        out += " " + s
+    return out[:max_chars]
+
+
+def _topic(row: dict) -> str:
+    tags = row.get("tags") or ["law"]
+    return str(tags[0]).replace("-", " ")
+
+
+def demonstration(row: dict) -> str:
+    """The reference answer (up to ~800 characters, whole sentences) in the course's format."""
+    return format_response(f"The question is about {_topic(row)}.", short_answer(row["reference"], 800))
+
+
+def tiny_demonstration(row: dict) -> str:
+    """The CPU model's warm start: the reference's first sentences, at most 180 characters."""
+    return format_response(f"It is about {_topic(row)}.", short_answer(row["reference"], 180))
+
+
+def load(profile: Profile) -> TaskData:
+    raw, src = local_or_hub(TASK, "train", profile)
+    check_columns(raw, COLUMNS, src)
+    rows = [r for r in (legal_row(x) for x in raw) if r is not None]
+    dropped = len(raw) - len(rows)
+    return TaskData([r for r in rows if not is_heldout(r)], [r for r in rows if is_heldout(r)],
+                    f"{src}; {dropped} questions without answers dropped; question_id % {HELDOUT_EVERY} == 0 "
+                    "held out")
+
+
+# ---- the judges ------------------------------------------------------------------------------------
+
+
+@dataclass
+class JudgePanel:
+    """Two or more judges behind one :class:`~grpo_course.rewards.judges.JudgeReward` (with its budget
+    cap), and the local fake server when the judges are offline."""
+
+    reward: object  # JudgeReward
+    kind: str  # "offline fake servers" or "API"
+    server: object | None = None  # FakeJudgeServer
+
+    @property
+    def judges(self) -> list:
+        return list(self.reward.judges)
+
+    def close(self) -> None:
+        if self.server is not None:
+            self.server.stop()
+            self.server = None
+
+    def step_cost(self, completions_per_step: int, prompt_tokens: int = 300, completion_tokens: int = 400
+                  ) -> dict[str, float]:
+        from ..rewards.judges import estimate_step_cost
+
+        return estimate_step_cost(self.judges, completions_per_step, prompt_tokens, completion_tokens)
+
+    def plan(self, steps: int, completions_per_step: int, prompt_tokens: int = 300,
+             completion_tokens: int = 400) -> str:
+        """The cost plan printed before training: per step, for the run, and the hard cap."""
+        per = self.step_cost(completions_per_step, prompt_tokens, completion_tokens)
+        total = per["total"] * steps
+        cap = self.reward.budget_usd
+        names = ", ".join(f"{j.name} ({j.model})" for j in self.judges)
+        lines = [f"judges: {names} via {self.kind}",
+                 f"planned judge cost: ${per['total']:.4f} per step ({completions_per_step} completions x "
+                 f"{len(self.judges)} judges, <= {prompt_tokens} prompt + {completion_tokens} completion tokens "
+                 f"each) x {steps} steps = ${total:.2f}",
+                 "hard budget cap: " + ("none (budget_usd=None)" if cap is None else
+                                        f"${cap:.2f}: calls that could cross it are not made; their "
+                                        "completions get reward None")]
+        if cap is not None and total > cap:
+            lines.append(f"WARNING: the plan (${total:.2f}) exceeds the cap; judging stops after about "
+                         f"{int(cap / per['total']) if per['total'] else steps} steps")
+        if self.server is not None:
+            lines.append("(offline: the fake servers answer with a heuristic, not a model; the cost shown "
+                         "is what the real APIs would charge for the same tokens)")
+        return "\n".join(lines)
+
+
+def offline_panel(budget_usd: float | None = DEFAULT_BUDGET_USD, providers: Sequence[str] = ("anthropic", "gemini"),
+                  **options) -> JudgePanel:
+    """Judges on a local fake server speaking the Anthropic and Gemini wire formats (no network)."""
+    from ..rewards.fake_judges import FakeJudgeServer
+    from ..rewards.judges import make_judge_reward
+
+    server = FakeJudgeServer(max_requests=100_000).start()
+    reward = make_judge_reward(server.judges(tuple(providers)), cache_dir=None, budget_usd=budget_usd,
+                               name="legal_qa_judges", **options)
+    return JudgePanel(reward, "offline fake servers (127.0.0.1)", server)
+
+
+def api_panel(budget_usd: float | None = DEFAULT_BUDGET_USD, judges: Sequence | None = None, **options) -> JudgePanel:
+    """Claude and Gemini (the seeds' pair) with keys from the environment or Colab secrets."""
+    from ..rewards.judges import default_judges, make_judge_reward
+
+    judges = list(judges) if judges is not None else default_judges()
+    missing = [j.name for j in judges if j.require_key and j.key() is None]
+    if missing:
+        raise RuntimeError(
+            f"legal-qa: no API key for judge(s) {', '.join(missing)}. Set ANTHROPIC_API_KEY and GEMINI_API_KEY "
+            "(Colab: the key icon in the left bar, then enable notebook access), or train with "
+            "judges='offline' to use the local fake judges (plumbing only, no real legal grading).")
+    reward = make_judge_reward(judges, budget_usd=budget_usd, name="legal_qa_judges", **options)
+    return JudgePanel(reward, "API")
+
+
+def panel_for(profile: Profile, judges: str = "auto", budget_usd: float | None = DEFAULT_BUDGET_USD) -> JudgePanel:
+    """``judges``: ``"auto"`` (offline on CPU, the APIs on a GPU), ``"offline"`` or ``"api"``."""
+    if judges not in ("auto", "offline", "api"):
+        raise ValueError("judges must be 'auto', 'offline' or 'api'")
+    offline = judges == "offline" or (judges == "auto" and profile.device == "cpu")
+    return offline_panel(budget_usd) if offline else api_panel(budget_usd)
+
+
+_STACK: list[JudgePanel] = []
+_DEFAULT: list[JudgePanel] = []
+_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def use_panel(panel: JudgePanel) -> Iterator[JudgePanel]:
+    """Make ``panel`` the one :func:`legal_qa_judges` calls (training, grading) inside the block."""
+    _STACK.append(panel)
+    try:
+        yield panel
+    finally:
+        _STACK.remove(panel)
+
+
+def active_panel() -> JudgePanel:
+    """The panel in use; without one, a default made once: the APIs if both keys are set, else the
+    offline fake judges (with a warning: nothing real is being judged)."""
+    if _STACK:
+        return _STACK[-1]
+    with _LOCK:
+        if not _DEFAULT:
+            try:
+                _DEFAULT.append(api_panel())
+            except RuntimeError:
+                log.warning("legal_qa_judges: no judge API keys, judging with the OFFLINE FAKE judges "
+                            "(a heuristic, not a model). Use grpo_course.tasks.train('legal-qa', ...), which "
+                            "chooses and prints the judges and their cost first.")
+                _DEFAULT.append(offline_panel())
+        return _DEFAULT[0]
+
+
+def legal_qa_judges(completions, prompts=None, **kwargs) -> list[float | None]:
+    """TRL reward: the active panel's rubric score (0..1; ``None`` when unscored). Reads ``reference``."""
+    return active_panel().reward(completions, prompts=prompts, **kwargs)
+
+
+legal_qa_judges.reward_range = (0.0, 1.0)
+
+# The pipeline resolves reward names in grpo_course.rewards' registry; the judge reward needs its
+# judges, so the name points at the function above, which asks the active panel.
+_registry._ENTRIES.setdefault("legal_qa_judges", _registry.Entry(
+    "grpo_course.tasks.legal_qa:legal_qa_judges",
+    doc="legal-QA judges (the active JudgePanel of grpo_course.tasks.legal_qa), 0..1 or None"))
+
+
+def judge_batch(rows: Sequence[dict], completions: Sequence[str], panel: JudgePanel | None = None):
+    """One judged batch: ``BatchResult`` (rewards, verdicts, metrics, agreement)."""
+    panel = panel or active_panel()
+    return panel.reward.score([r["question"] for r in rows], list(completions), [r["reference"] for r in rows])
+
+
+def is_correct(completion: str, row: dict) -> bool:
+    """An acceptable answer: mean normalised judge score >= 0.6 (unscored counts as not acceptable)."""
+    reward = judge_batch([row], [completion]).rewards[0]
+    return reward is not None and reward >= ACCEPTABLE
+
+
+def score(task: CourseTask, rows: list[dict], completions: list[list[str]], profile=None, panel=None,
+          **kw) -> Scored:
+    """Mean judge score with a bootstrap interval; each judge's mean; inter-judge agreement; cost."""
+    from ..evaluate.metrics import bootstrap_interval
+
+    panel = panel or active_panel()
+    flat_rows = [r for r, group in zip(rows, completions) for _ in group]
+    flat = [c for group in completions for c in group]
+    spent_before = panel.reward.spent_usd
+    result = judge_batch(flat_rows, flat, panel)
+    per_sample, i = [], 0
+    for group in completions:
+        per_sample.append(result.rewards[i:i + len(group)])
+        i += len(group)
+    scored = [x for x in result.rewards if x is not None]
+    per_problem = [sum(x for x in g if x is not None) / max(1, sum(x is not None for x in g))
+                   for g in per_sample if any(x is not None for x in g)]
+    interval = bootstrap_interval(per_problem) if len(per_problem) > 1 else None
+    details: dict = {"scored": len(scored) / max(1, len(flat)),
+                     "acceptable (>= 0.6)": sum(x >= ACCEPTABLE for x in scored) / max(1, len(scored))}
+    for j in panel.judges:
+        if f"{j.name}/mean" in result.metrics:
+            details[f"judge {j.name}"] = result.metrics[f"{j.name}/mean"]
+    agree = result.agreement or {}
+    for key, label in (("mad", "agreement: mean |difference|"), ("within_tol", "agreement: within 1 point"),
+                       ("pearson", "agreement: Pearson r")):
+        if agree.get(key) is not None:
+            details[label] = agree[key]
+    details["judge cost USD"] = panel.reward.spent_usd - spent_before
+    details["agreement"] = agree
+    return Scored("judge score", sum(scored) / len(scored) if scored else 0.0,
+                  interval.low if interval else None, interval.high if interval else None,
+                  len(rows), min((len(g) for g in completions), default=0), details, per_sample)
+
+
+TASK = register_task(CourseTask(
+    name="legal-qa",
+    description="answer a legal question in prose; reward = two LLM judges on a four-dimension rubric",
+    load=load,
+    to_prompt=to_prompt,
+    reward_sets={"judges": ("legal_qa_judges", "format")},
+    default_reward="judges",
+    is_correct=is_correct,
+    demonstration=demonstration,
+    notes={"heldout": "Law Stack Exchange questions with question_id % 5 == 0",
+           "pitfall": "judge disagreement, judges rewarding length, and the cost of every step"},
+    sources=SOURCES,
+    models={"cpu-tiny": "data/tasks/legal-qa/tiny", "t4": "unsloth/Llama-3.2-3B-Instruct",
+            "l4": "unsloth/Llama-3.2-3B-Instruct", "large": "unsloth/Llama-3.2-3B-Instruct"},
+    reward_weights={"judges": (1.0, 0.2)},
+    lengths={"cpu-tiny": (400, 200), "t4": (512, 512), "l4": (512, 768), "large": (768, 1024)},
+    metric="mean judge score (0..1) on held-out questions, with inter-judge agreement",
+    colab="Llama-3.2-3B (T4: fp16 LoRA); ANTHROPIC_API_KEY and GEMINI_API_KEY in Colab secrets; judge cost "
+          "is printed before training and capped (budget_usd)",
+    scorer=score,
+    tiny_demonstration=tiny_demonstration,
+))
