@@ -353,3 +353,16 @@ def test_a_run_that_dies_before_its_first_checkpoint_starts_over_cleanly(tiny_to
     assert again.resumed_from is None and again.finished
     rows = [json.loads(x)["step"] for x in (tmp_path / "early" / "metrics.jsonl").read_text().splitlines()]
     assert rows == [1, 2]
+
+
+def test_no_push_to_the_hub_without_a_token(monkeypatch, capsys):
+    from grpo_course.train.pipeline import _push
+
+    class Boom:
+        def push_to_hub(self, *a, **k):
+            raise AssertionError("must not push without a token")
+
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    assert _push(Boom(), Boom(), {}, "me/repo", None) == {}
+    assert "no token" in capsys.readouterr().out
+    assert _push(Boom(), Boom(), {}, None, "a-token") == {}  # no repository named: no push either

@@ -180,13 +180,25 @@ def save_outputs(model, tokenizer, profile: Profile, out_dir: Path, merged: bool
             gpu.save_gguf(model, tokenizer, out_dir / "gguf")
             saved["GGUF (llama.cpp / Ollama)"] = out_dir / "gguf"
     else:
+        from .compare import has_adapter
+
         if merged or gguf:
             print("Merged and GGUF exports use Unsloth's savers and run on GPU profiles only; "
                   "the CPU run saves the adapter.")
+        if not has_adapter(model):  # full fine-tuning: the whole (tiny) model is the result
+            adapter_dir = out_dir / "model"
         model.save_pretrained(adapter_dir)
         tokenizer.save_pretrained(adapter_dir)
+        if not has_adapter(model):
+            saved["model weights"] = adapter_dir
+            return _push(model, tokenizer, saved, push_to_hub, hf_token)
     saved["LoRA adapter"] = adapter_dir
-    if push_to_hub:
+    return _push(model, tokenizer, saved, push_to_hub, hf_token)
+
+
+def _push(model, tokenizer, saved: dict[str, Path], push_to_hub: str | None, hf_token: str | None
+          ) -> dict[str, Path]:
+    if push_to_hub:  # only when the learner named a repository and a token is available
         token = _hub_token(hf_token)
         if not token:
             print(f"Not pushing to {push_to_hub}: no token. Pass hf_token=, set HF_TOKEN, or add HF_TOKEN "
@@ -196,6 +208,21 @@ def save_outputs(model, tokenizer, profile: Profile, out_dir: Path, merged: bool
             tokenizer.push_to_hub(push_to_hub, token=token, private=True)
             saved["hub (private)"] = Path(push_to_hub)
     return saved
+
+
+class _quiet_transformers_bars:
+    """Switch transformers' own progress bars (e.g. "Writing model shards" at each checkpoint) off until close()."""
+
+    def __init__(self):
+        from transformers.utils import logging as hf_logging
+
+        self._logging = hf_logging
+        self._was = hf_logging.is_progress_bar_enabled()
+        hf_logging.disable_progress_bar()
+
+    def close(self):
+        if self._was:
+            self._logging.enable_progress_bar()
 
 
 def _load_finished(trainer, checkpoint: Path) -> None:
@@ -298,6 +325,7 @@ def train(task: str | Task = "gsm8k", profile: Profile | str | None = None, step
         say(f"resuming from {last.name} (step {resumed_from}); {removed} log rows after it will be redone")
     interrupted = False
     start = time.perf_counter()
+    quiet = _quiet_transformers_bars()  # one bar (ours), not one per checkpoint write
     try:
         if resumed_from is not None and resumed_from >= settings["max_steps"].value:
             # Already finished: transformers would run one extra step, so load the final state instead.
@@ -313,6 +341,7 @@ def train(task: str | Task = "gsm8k", profile: Profile | str | None = None, step
             f"the last checkpoint.")
     finally:
         monitor.close()
+        quiet.close()
     seconds = time.perf_counter() - start
 
     saved: dict[str, Path] = {}
