@@ -10,6 +10,8 @@ PYTEST_WORKERS ?= 2
 export HF_HUB_OFFLINE := 1
 export HF_HUB_DISABLE_TELEMETRY := 1
 export TOKENIZERS_PARALLELISM := false
+# console scripts of the venv (grpo-course, accelerate) resolve in tests and notebooks
+export PATH := $(abspath $(BIN)):$(PATH)
 
 .DEFAULT_GOAL := help
 .PHONY: help setup run test lint test-fast clean
