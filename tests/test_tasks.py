@@ -8,6 +8,8 @@ import subprocess
 import sys
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from grpo_course.chat_format import format_response
 from grpo_course.hardware import get_profile
@@ -244,6 +246,22 @@ def test_medcalc_dates_weeks_days_and_integers_are_exact():
     assert medcalc.within_limits(answer("4"), score) and not medcalc.within_limits(answer("4.2"), score)
 
 
+def test_medcalc_answer_kinds():
+    assert [medcalc.answer_kind(g) for g in ("22.857", "4", "1,080", "10/17/2023", "(17 weeks, 4 days)",
+                                             "('4 weeks', '3 days')")] == \
+        ["number", "number", "number", "date", "weeks_days", "weeks_days"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(text=st.text(max_size=80), value=st.floats(-1e4, 1e4, allow_nan=False))
+def test_medcalc_grading_is_total_and_matches_the_reward(text, value):
+    row = medcalc.medcalc_row({**ROW, "Output Type": "decimal"})
+    assert medcalc.within_limits(text, row) in (True, False)  # any text: a verdict, never an exception
+    for c in (answer(text), answer(f"{value:.3f}")):
+        reward, graded = medcalc.agreement_with_reward([row], [c])[0]
+        assert reward in (0.0, 1.0) and (reward == 1.0) == graded
+
+
 def test_medcalc_training_reward_agrees_with_the_graders_limits():
     rows = get_task("medcalc").load(CPU).train
     for row in rows:
@@ -348,7 +366,6 @@ def runs(tmp_path, monkeypatch):
     return tmp_path
 
 
-@pytest.mark.xdist_group("tasks_cli")
 @pytest.mark.parametrize("name", NEW_TASKS)
 def test_cli_trains_then_evaluates_each_task_on_cpu(name, runs, capsys):
     from grpo_course.cli import main
@@ -373,7 +390,6 @@ def test_cli_trains_then_evaluates_each_task_on_cpu(name, runs, capsys):
     assert saved["results"]["after (adapter on)"]["n_problems"] == 2
 
 
-@pytest.mark.xdist_group("tasks_cli")
 def test_cli_gsm8k_train_and_eval_still_run(runs):
     from grpo_course.cli import main
 

@@ -64,7 +64,7 @@ def answer_kind(gold: str) -> str:
     gold = str(gold).strip()
     if _DATE_RE.fullmatch(gold):
         return "date"
-    if "," in gold and _WEEKS_DAYS_RE.fullmatch(gold):
+    if ("week" in gold.lower() or gold.startswith("(")) and _WEEKS_DAYS_RE.fullmatch(gold):  # not "1,080"
         return "weeks_days"
     return "number"
 
