@@ -50,6 +50,10 @@ def run_eval(args: argparse.Namespace) -> int:
     from .runner import evaluate_task
 
     profile = _profile(args)
+    ignored = [f"--{k.replace('_', '-')}" for k in ("data", "checkpoints", "interpolate", "model")
+               if getattr(args, k, None)]
+    if ignored:
+        print(f"note: {', '.join(ignored)} apply to GSM8K only; task {args.task} uses its own held-out data and model")
     adapter = Path(args.adapter) if args.adapter else "auto"
     if isinstance(adapter, Path) and not (adapter / "adapter_config.json").is_file():
         print(f"error: {adapter} holds no LoRA adapter (adapter_config.json)")
