@@ -231,7 +231,7 @@ def _run(tokenizer, out, **kw):
 
     return train("gsm8k", CPU_TEST, output_dir=out, model=_small_model(tokenizer), tokenizer=tokenizer,
                  peft_config=to_peft_config(lora_settings("cpu-tiny")), data=_data(), save_steps=2, eval_size=4,
-                 overrides=FAST, live=False, verbose=False, **kw)
+                 overrides=FAST, live=False, verbose=False, threads=1, **kw)
 
 
 def _state_tensors(optimizer):

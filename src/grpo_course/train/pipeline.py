@@ -246,7 +246,7 @@ def train(task: str | Task = "gsm8k", profile: Profile | str | None = None, step
           overrides: dict | None = None, save_merged: bool = False, save_gguf: bool = False,
           push_to_hub: str | None = None, hf_token: str | None = None, model=None, tokenizer=None,
           peft_config=None, data: TaskData | None = None, prepared: PreparedData | None = None,
-          callbacks: Sequence = (),
+          callbacks: Sequence = (), threads: int | None = None,
           verbose: bool = True) -> TrainResult:
     """GRPO-train ``task`` with ``profile`` (default: this runtime's). Re-running resumes the same run.
 
@@ -254,8 +254,53 @@ def train(task: str | Task = "gsm8k", profile: Profile | str | None = None, step
     set of the task (gsm8k: ``"tag"``, ``"composite"``) or reward names. ``resume=False`` deletes the
     run's checkpoints and starts over. ``stop_at_step`` simulates a session dying at that step.
     ``model``/``tokenizer``/``peft_config`` replace the profile's model; ``data`` (raw rows) or ``prepared``
-    (from :func:`~.tasks.prepare_data`) the task's data.
+    (from :func:`~.tasks.prepare_data`) the task's data. ``threads``: torch CPU threads during the run
+    (default: 1 on cpu-tiny, see :data:`CPU_TINY_THREADS`; restored afterwards).
     """
+    threads = threads if threads is not None else (CPU_TINY_THREADS if _is_cpu_tiny(profile) else None)
+    with _torch_threads(threads):
+        return _train(task, profile, steps, output_dir, resume, reward, sft_priming=sft_priming,
+                      sft_steps=sft_steps, eval_size=eval_size, train_size=train_size, compare=compare, live=live,
+                      plot_every=plot_every, save_steps=save_steps, seed=seed, stop_at_step=stop_at_step,
+                      overrides=overrides, save_merged=save_merged, save_gguf=save_gguf, push_to_hub=push_to_hub,
+                      hf_token=hf_token, model=model, tokenizer=tokenizer, peft_config=peft_config, data=data,
+                      prepared=prepared, callbacks=callbacks, verbose=verbose)
+
+
+# The tiny model's matrices (hidden size 128) are too small for a second thread to help, and on a shared
+# 2-core machine (CI runs two test workers at once) threads wait on each other: measured here, a GRPO step
+# of the tiny recipe took 1.6-2.6 s with one thread and 5-20 s with two (3 steps each, same load).
+CPU_TINY_THREADS = 1
+
+
+def _is_cpu_tiny(profile) -> bool:
+    return resolve_profile(profile).name == "cpu-tiny"
+
+
+class _torch_threads:
+    def __init__(self, n: int | None):
+        self.n = n
+
+    def __enter__(self):
+        if self.n:
+            import torch
+
+            self.old = torch.get_num_threads()
+            torch.set_num_threads(self.n)
+        return self
+
+    def __exit__(self, *exc):
+        if self.n:
+            import torch
+
+            torch.set_num_threads(self.old)
+        return False
+
+
+def _train(task, profile, steps, output_dir, resume, reward, *, sft_priming, sft_steps, eval_size, train_size,
+           compare, live, plot_every, save_steps, seed, stop_at_step, overrides, save_merged, save_gguf,
+           push_to_hub, hf_token, model, tokenizer, peft_config, data, prepared, callbacks, verbose
+           ) -> TrainResult:
     say = print if verbose else (lambda *a, **k: None)
     profile = prepare_runtime(profile)
     task = get_task(task)
