@@ -179,9 +179,13 @@ def settings_table(settings: dict[str, Setting], width: int = 100) -> str:
     import textwrap
 
     lines = [f"{'setting':<30} {'value':<14} {'from':<16} why", "-" * width]
-    for key in sorted(settings, key=lambda k: (settings[k].source, k)):
+    previous = None
+    for key in sorted(settings, key=lambda k: (settings[k].source, settings[k].why, k)):
         s = settings[key]
-        why = textwrap.wrap(s.why, max(30, width - 62)) or [""]
-        lines.append(f"{key:<30} {str(s.value):<14} {s.source:<16} {why[0]}")
+        text = "(same reason as above)" if s.why == previous else s.why
+        previous = s.why
+        why = textwrap.wrap(text, max(30, width - 62)) or [""]
+        value = str(s.value) if len(str(s.value)) <= 14 else "..." + str(s.value)[-11:]
+        lines.append(f"{key:<30} {value:<14} {s.source:<16} {why[0]}")
         lines.extend(f"{'':<62} {w}" for w in why[1:])
     return "\n".join(lines)

@@ -246,6 +246,8 @@ def plot_history(rows: Sequence[dict], fig=None, title: str | None = None):
                 ax.plot(x2, y2, color="gray", ls=style, lw=1)
         if ylim:
             ax.set_ylim(*ylim)
+        elif key in (KL, CLIP_REGION):  # fractions and KL start at 0; a flat 0 line should sit on the axis
+            ax.set_ylim(0, max([0.05, *ys]) * 1.1)
         ax.set_title(label)
     for ax in axes:
         ax.set_xlabel("step", fontsize=8)
