@@ -223,6 +223,9 @@ GOOD = "<think>\n12 - 5 = 7\n</think>\n<answer>7</answer>"
     ("<think>\n12 + 5 = 17\n</think>\n<answer>17</answer>", False, {"format_win_wrong"}),
     ("<think>\nI just know it.\n</think>\n<answer>7</answer>", False, {"correct_no_reasoning"}),
     ("<answer>7</answer>", False, {"correct_no_reasoning"}),
+    ("<think>\n12 + 5 = 17\n</think>\n<answer>7</answer>", False, {"correct_no_reasoning"}),  # steps lead elsewhere
+    ("<think>\n12 - 5 = 8\n</think>\n<answer>7</answer>", False, {"correct_no_reasoning"}),  # a false step
+    ("<think>\n14 / 2 = 7\n</think>\n<answer>7</answer>", False, set()),  # result equals an operand: still derived
     ("<think>\n12 - 5 = 7\n</think>\n<answer>7 or 8</answer>", False, {"hedged"}),
     ("<think>\n12 - 5 = 7\n</think>\n<answer>6</answer><answer>7</answer>", False, {"hedged"}),
     ("<think>\n" + "12 - 5 = 7\n" * 8 + "</think>\n<answer>7</answer>", False, {"repetition"}),
@@ -230,7 +233,7 @@ GOOD = "<think>\n12 - 5 = 7\n</think>\n<answer>7</answer>"
     ("<think>\n12 - 5 = 7\n12 - 5", None, {"truncated"}),  # inferred: the think block never closed
 ])
 def test_audit_flags(text, truncated, expected):
-    flags = audit_completion(text, GOLD, Q, truncated=truncated)
+    flags = audit_completion(text, GOLD, truncated=truncated)
     assert {f for f, v in flags.items() if v} == expected
 
 

@@ -8,8 +8,8 @@ flag                       what it catches
 =========================  ===========================================================================
 ``format_win_wrong``       earns the format reward (``tag_format`` > 0) but the answer is wrong:
                            format rising while accuracy falls (open-r1 #255)
-``correct_no_reasoning``   right answer with no true, grounded arithmetic step before it: a guess, a
-                           copied number, or reasoning that does not support the answer
+``correct_no_reasoning``   right answer that no true arithmetic step in the reasoning produces: a guess,
+                           a copied number, or steps that do not lead to it (wrong steps, right answer)
 ``hedged``                 several values offered ("17 or 18", two different answer blocks): hacks a
                            grader that accepts any match (Visual-RFT #79)
 ``repetition``             degenerate repetition (the same n-grams or lines over and over)
@@ -29,7 +29,7 @@ from collections.abc import Iterable, Mapping, Sequence
 FLAGS = ("format_win_wrong", "correct_no_reasoning", "hedged", "repetition", "truncated")
 FLAG_LABELS = {
     "format_win_wrong": "format reward won, answer wrong",
-    "correct_no_reasoning": "correct without reasoning",
+    "correct_no_reasoning": "correct, answer not derived",
     "hedged": "hedged over several values",
     "repetition": "degenerate repetition",
     "truncated": "truncated (hit the token limit)",
@@ -80,27 +80,41 @@ def is_hedged(text: str) -> bool:
     return bool(strict is not None and strict.span is None and strict.reason.startswith(_SEVERAL))
 
 
-def audit_completion(text: str, gold: str, question: str | None = None, *, truncated: bool | None = None,
-                     correct: bool | None = None, format_ok: bool | None = None,
-                     reasoning_steps: int | None = None) -> dict[str, bool]:
+_ANSWER_BLOCK_RE = re.compile(r"<answer>.*?(?:</answer>|$)", re.DOTALL)
+
+
+def answer_is_derived(text: str) -> bool:
+    """Does a true arithmetic step in the reasoning (outside the answer tags) produce the final answer?
+
+    ``"12 - 5 = 7 ... <answer>7</answer>"`` yes; ``"12 + 5 = 17 ... <answer>7</answer>"`` no (the steps
+    lead elsewhere); ``"I know it. <answer>7</answer>"`` no (no step at all)."""
+    from ..rewards.math import find_answer, find_equations
+
+    answer = find_answer(text, "lenient")
+    if answer is None or answer.number is None:
+        return False
+    reasoning = _ANSWER_BLOCK_RE.sub(" ", text)
+    return any(step.true and step.value == answer.number.value for step in find_equations(reasoning))
+
+
+def audit_completion(text: str, gold: str, *, truncated: bool | None = None,
+                     correct: bool | None = None, format_ok: bool | None = None) -> dict[str, bool]:
     """The five flags for one completion. Pass what the caller already computed (``correct`` is the
     lenient verdict, ``format_ok`` the tag format, ``truncated`` from generation) to avoid redoing it;
     without ``truncated`` an unclosed ``<answer>`` or ``<think>`` counts as truncation."""
     from ..chat_format import ANSWER_END, ANSWER_START, REASONING_END, REASONING_START
-    from ..rewards.math import count_reasoning_steps, has_tag_format, is_correct
+    from ..rewards.math import has_tag_format, is_correct
 
     if correct is None:
         correct = is_correct(text, gold, mode="lenient")
     if format_ok is None:
         format_ok = has_tag_format(text)
-    if reasoning_steps is None:
-        reasoning_steps = count_reasoning_steps(text, question)
     if truncated is None:
         truncated = (text.count(ANSWER_START) > text.count(ANSWER_END)
                      or text.count(REASONING_START) > text.count(REASONING_END))
     return {
         "format_win_wrong": bool(format_ok and not correct),
-        "correct_no_reasoning": bool(correct and reasoning_steps == 0),
+        "correct_no_reasoning": bool(correct and not answer_is_derived(text)),
         "hedged": is_hedged(text),
         "repetition": repetition_score(text) >= REPETITION_THRESHOLD,
         "truncated": bool(truncated),

@@ -104,16 +104,18 @@ class CheckpointSelection:
         return max(pool, key=lambda s: (s.train_reward if s.train_reward is not None else -math.inf, -s.step))
 
     def table(self) -> str:
-        lines = [f"{'checkpoint':<30}{'step':>6}{'train reward':>14}{'held-out pass@1':>17}"
-                 f"{'95% CI':>18}{'greedy':>9}", "-" * 94]
-        for s in [*self.scores, *self.interpolations]:
+        rows = [*self.scores, *self.interpolations]
+        show_greedy = any(s.result.greedy is not None and s.result.n_samples for s in rows)
+        lines = [f"{'checkpoint':<34}{'step':>6}{'train reward':>14}{'held-out pass@1':>17}{'95% CI':>18}"
+                 + (f"{'greedy':>9}" if show_greedy else ""), "-" * (89 + 9 * show_greedy)]
+        for s in rows:
             r = s.result
             iv = r.pass1_interval() if r.n_samples else r.greedy_accuracy()
             greedy = f"{r.greedy_accuracy().estimate:.1%}" if r.greedy is not None else "-"
             reward = f"{s.train_reward:.3f}" if s.train_reward is not None else "-"
             mark = "  <- best" if s is self.best else ""
-            lines.append(f"{s.label:<30}{s.step:>6}{reward:>14}{s.pass1():>17.1%}"
-                         f"{f'[{iv.low:.1%}, {iv.high:.1%}]':>18}{greedy:>9}{mark}")
+            lines.append(f"{s.label:<34}{s.step:>6}{reward:>14}{s.pass1():>17.1%}"
+                         f"{f'[{iv.low:.1%}, {iv.high:.1%}]':>18}" + (f"{greedy:>9}" if show_greedy else "") + mark)
         by_reward = self.best_by_training_reward
         lines.append(f"picked by held-out pass@1: {self.best.label}; training reward would pick: {by_reward.label}")
         return "\n".join(lines)
@@ -127,7 +129,7 @@ class CheckpointSelection:
             matplotlib.use("Agg", force=False)
         import matplotlib.pyplot as plt
 
-        fig, (ax1, ax3) = plt.subplots(1, 2, figsize=(11, 3.8))
+        fig, (ax1, ax3) = plt.subplots(1, 2, figsize=(11, 4.3))
         steps = [s.step for s in self.scores]
         p1 = [s.pass1() for s in self.scores]
         ivs = [s.result.pass1_interval() if s.result.n_samples else s.result.greedy_accuracy() for s in self.scores]
@@ -135,7 +137,9 @@ class CheckpointSelection:
         ax1.plot(steps, p1, "o-", color="C0", label="held-out pass@1 (95% CI)")
         ax1.set_xlabel("GRPO step")
         ax1.set_ylabel("held-out pass@1", color="C0")
-        ax1.set_ylim(0, 1)
+        lows = [iv.low for iv in ivs] + [s.pass1() for s in self.interpolations]
+        highs = [iv.high for iv in ivs] + [s.pass1() for s in self.interpolations]
+        ax1.set_ylim(max(0.0, min(lows) - 0.05), min(1.0, max(highs) + 0.05))
         best = self.best
         ax1.axvline(best.step, color="C0", ls=":", lw=1)
         ax2 = ax1.twinx()
@@ -146,7 +150,8 @@ class CheckpointSelection:
         for s in self.interpolations:
             ax1.plot([s.step], [s.pass1()], "D", color="C2", label=s.label)
         handles = ax1.get_legend_handles_labels()[0] + ax2.get_legend_handles_labels()[0]
-        ax1.legend(handles=handles, loc="lower right", fontsize=8)
+        ax1.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, fontsize=8,
+                   frameon=False)
         ax1.set_title("pass@1 and training reward by checkpoint")
         pts = [(s.train_reward, s.pass1(), s) for s in self.scores if s.train_reward is not None]
         if pts:
