@@ -115,3 +115,56 @@ def test_pass_at_k():
     assert pass_at_k(8, 0, 1) == 0.0 and pass_at_k(8, 8, 8) == 1.0
     assert pass_at_k(8, 2, 1) == pytest.approx(0.25)
     assert pass_at_k(8, 1, 8) == 1.0
+
+
+# ---- tokenizer and the committed model -----------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def tiny():
+    from grpo_course.tiny import load_tiny
+
+    return load_tiny("sft")
+
+
+def test_tokenizer_round_trips_prompts_and_completions(tiny):
+    from grpo_course.chat_format import build_messages
+
+    _, tok = tiny
+    rng = random.Random(1)
+    for p in P.load_split("test", 200):
+        prompt = tok.apply_chat_template(build_messages(p["question"]), add_generation_prompt=True, tokenize=False)
+        completion, _ = demonstrate(p, rng)
+        text = prompt + completion
+        ids = tok(text)["input_ids"]
+        assert tok.unk_token_id not in ids
+        assert tok.decode(ids) == text
+    # numbers are single tokens, with or without a leading space
+    assert len(tok(" 137")["input_ids"]) == 1 and len(tok("137")["input_ids"]) == 1
+
+
+def test_committed_model_is_tiny_and_imitates_the_flaw(tiny):
+    from grpo_course.tiny.evaluation import generate, grade
+
+    model, tok = tiny
+    n_params = sum(p.numel() for p in model.parameters())
+    assert n_params < 3_000_000
+    test = P.load_split("test", 200)
+    comps = generate(model, tok, [p["question"] for p in test])
+    assert sum(has_tag_format(c) for c in comps) >= 0.95 * len(comps)  # SFT taught the course format
+    ok = grade(comps, [p["answer"] for p in test])
+    sub = [o for o, p in zip(ok, test) if p["has_subtraction"]]
+    other = [o for o, p in zip(ok, test) if not p["has_subtraction"]]
+    # it solves the problems the demonstrator gets right, and copies the flaw where it errs
+    assert sum(other) / len(other) > 0.8
+    assert sum(sub) / len(sub) < 1 - FLAW_RATE
+
+
+def test_build_record_matches_the_committed_files():
+    from grpo_course.paths import data_dir
+    from grpo_course.tiny.build import BUILD_FILE, sha256_file
+
+    root = data_dir() / "tiny"
+    record = json.loads((root / BUILD_FILE).read_text())
+    assert record["sha256"], "BUILD.json lists no files"
+    for rel, digest in record["sha256"].items():
+        assert sha256_file(root / rel) == digest, f"{rel} differs from the build that BUILD.json records"

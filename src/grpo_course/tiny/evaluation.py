@@ -62,24 +62,27 @@ def greedy_accuracy(model, tokenizer, problems: Sequence[dict], **kw) -> float:
 
 def evaluate(model, tokenizer, problems: Sequence[dict], *, k: int = 8, temperature: float = 1.0,
              seed: int = 0, max_new_tokens: int = 48) -> dict:
-    """Greedy accuracy, and pass@1 / pass@k from ``k`` samples per problem at ``temperature``.
+    """Greedy accuracy, and pass@1 / pass@k from ``k`` samples per problem at ``temperature`` (``k=0``: greedy only).
 
     Also splits greedy accuracy by whether the problem has a subtraction step (the demonstrator's flaw).
     """
     qs, golds = [p["question"] for p in problems], [p["answer"] for p in problems]
     greedy = grade(generate(model, tokenizer, qs, max_new_tokens=max_new_tokens), golds)
-    sampled = generate(model, tokenizer, qs, max_new_tokens=max_new_tokens, do_sample=True,
-                       temperature=temperature, num_return_sequences=k, seed=seed)
-    ok = grade(sampled, [g for g in golds for _ in range(k)])
-    counts = [sum(ok[i * k:(i + 1) * k]) for i in range(len(problems))]
     sub = [g for g, p in zip(greedy, problems) if p.get("has_subtraction")]
     rest = [g for g, p in zip(greedy, problems) if not p.get("has_subtraction")]
     n = max(1, len(problems))
-    return {
+    scores = {
         "greedy": sum(greedy) / n,
-        "pass@1": sum(pass_at_k(k, c, 1) for c in counts) / n,
-        f"pass@{k}": sum(pass_at_k(k, c, k) for c in counts) / n,
         "greedy_subtraction": sum(sub) / max(1, len(sub)),
         "greedy_other": sum(rest) / max(1, len(rest)),
         "n": len(problems),
     }
+    if not k:
+        return scores
+    sampled = generate(model, tokenizer, qs, max_new_tokens=max_new_tokens, do_sample=True,
+                       temperature=temperature, num_return_sequences=k, seed=seed)
+    ok = grade(sampled, [g for g in golds for _ in range(k)])
+    counts = [sum(ok[i * k:(i + 1) * k]) for i in range(len(problems))]
+    scores["pass@1"] = sum(pass_at_k(k, c, 1) for c in counts) / n
+    scores[f"pass@{k}"] = sum(pass_at_k(k, c, k) for c in counts) / n
+    return scores

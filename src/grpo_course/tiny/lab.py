@@ -52,11 +52,17 @@ class LabResult:
     def as_dict(self) -> dict:
         return asdict(self)
 
+    @property
+    def gain(self) -> float:
+        """GRPO minus SFT held-out greedy accuracy."""
+        return self.grpo["greedy"] - self.sft["greedy"]
+
     def summary(self) -> str:
-        return (f"seed {self.seed}: demo {self.demonstrator:.1%}  sft {self.sft['greedy']:.1%}  "
-                f"grpo {self.grpo['greedy']:.1%}  (pass@1 {self.sft['pass@1']:.1%} -> {self.grpo['pass@1']:.1%}, "
-                f"pass@8 {self.sft['pass@8']:.1%} -> {self.grpo['pass@8']:.1%})  "
-                f"{self.steps} steps in {self.grpo_seconds:.1f} s")
+        passes = "".join(f", {key} {self.sft[key]:.1%} -> {self.grpo[key]:.1%}"
+                         for key in self.sft if key.startswith("pass@"))
+        return (f"seed {self.seed}: demonstrator {self.demonstrator:.1%}  sft {self.sft['greedy']:.1%}  "
+                f"grpo {self.grpo['greedy']:.1%}  (greedy{passes})  {self.steps} GRPO steps in "
+                f"{self.grpo_seconds:.1f} s")
 
 
 def _curve_callback(model_ref: dict, tokenizer, problems, every: int, curve: list, spent: list):

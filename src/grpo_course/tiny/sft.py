@@ -21,7 +21,7 @@ from .evaluation import prompt_texts
 class SFTSettings:
     steps: int = 1500
     batch_size: int = 64
-    learning_rate: float = 2e-3
+    learning_rate: float = 3e-3
     warmup_steps: int = 50
     min_lr_ratio: float = 0.05
     weight_decay: float = 0.01
@@ -94,10 +94,10 @@ def train_sft(model, tokenizer, problems: Sequence[dict], settings: SFTSettings 
         opt.step()
         sched.step()
         opt.zero_grad(set_to_none=True)
-        history.append({"step": step + 1, "loss": float(loss), "seconds": time.perf_counter() - start})
+        history.append({"step": step + 1, "loss": loss.item(), "seconds": time.perf_counter() - start})
         if step % 10 == 0:
-            bar.set_postfix(loss=f"{float(loss):.3f}")
+            bar.set_postfix(loss=f"{history[-1]['loss']:.3f}")
         if callback is not None and ((step + 1) % callback_every == 0 or step + 1 == s.steps):
-            callback(step + 1, float(loss))
+            callback(step + 1, history[-1]["loss"])
     model.eval()
     return history
