@@ -366,3 +366,23 @@ def test_no_push_to_the_hub_without_a_token(monkeypatch, capsys):
     assert _push(Boom(), Boom(), {}, "me/repo", None) == {}
     assert "no token" in capsys.readouterr().out
     assert _push(Boom(), Boom(), {}, None, "a-token") == {}  # no repository named: no push either
+
+
+def test_same_seed_same_run_whatever_the_random_state_before(tiny_tokenizer, tmp_path):
+    import torch
+
+    from grpo_course.lora import lora_settings, to_peft_config
+    from grpo_course.train import train
+
+    histories, weights = [], []
+    for i in range(2):
+        model = _small_model(tiny_tokenizer)
+        torch.rand(17 + i)  # whatever ran before train() (the LoRA init must not depend on it)
+        run = train("gsm8k", CPU_TEST, steps=2, output_dir=tmp_path / f"r{i}", model=model, tokenizer=tiny_tokenizer,
+                    peft_config=to_peft_config(lora_settings("cpu-tiny")), data=_data(), overrides=FAST,
+                    live=False, verbose=False, compare=False, threads=1)
+        histories.append([{k: v for k, v in r.items() if k != "step_time"} for r in run.history])
+        weights.append({n: p.detach().clone() for n, p in run.model.named_parameters() if "lora_" in n})
+    assert histories[0] == histories[1]
+    assert weights[0].keys() == weights[1].keys() and weights[0]
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])  # incl. the random lora_A init

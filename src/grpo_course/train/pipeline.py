@@ -303,6 +303,11 @@ def _train(task, profile, steps, output_dir, resume, reward, *, sft_priming, sft
            ) -> TrainResult:
     say = print if verbose else (lambda *a, **k: None)
     profile = prepare_runtime(profile)
+    from transformers import set_seed
+
+    # Seed before anything random happens here: the LoRA A matrices are initialised when the trainer wraps
+    # the model, before TRL seeds; without this two runs with the same seed differ from step 1.
+    set_seed(seed)
     task = get_task(task)
     names = reward_names_for(task, profile, reward)
     output_dir = Path(output_dir) if output_dir else ckpt.run_dir(task.name, profile.name)
