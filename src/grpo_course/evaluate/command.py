@@ -115,7 +115,8 @@ def run(args: argparse.Namespace) -> int:
         print()
         print(comparison.summary())
         print()
-        print("before/after difference: " + comparison.headline())
+        print("before/after difference (after - before, 95% paired interval):")
+        print(comparison.headline())
     else:
         if cpu and not args.model:
             print("no adapter found (run `grpo-course train` first, or pass --adapter): evaluating the model alone")

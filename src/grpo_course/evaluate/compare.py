@@ -78,12 +78,13 @@ class Comparison:
                 rows.append((f"sampled pass@1 ({mode})", self.sampled(mode)))
             rows.append((f"pass@{n} (lenient)", self.pass_at_k(n)))
         pct = f"{self.confidence:.0%} CI"
-        lines = [f"{'metric':<28}{'before':>9}{'after':>9}{'after - before':>16}   {pct} (paired bootstrap)",
-                 "-" * 92]
+        lines = [f"{'metric':<28}{'before':>9}{'after':>9}{'after - before':>16}   {pct} (paired bootstrap)"
+                 f"{'':>10}verdict", "-" * 108]
         for label, d in rows:
             iv = d.difference
-            lines.append(f"{label:<28}{d.before:>9.1%}{d.after:>9.1%}{iv.estimate:>+16.1%}   "
-                         f"[{iv.low:+.1%}, {iv.high:+.1%}]  p~{d.p_value:.2g}")
+            verdict = "up" if iv.low > 0 else "down" if iv.high < 0 else "no detectable change"
+            cell = f"[{iv.low:+.1%}, {iv.high:+.1%}]  p~{d.p_value:.2g}"
+            lines.append(f"{label:<28}{d.before:>9.1%}{d.after:>9.1%}{iv.estimate:>+16.1%}   {cell:<36}{verdict}")
         return "\n".join(lines)
 
     def summary(self) -> str:
@@ -94,10 +95,13 @@ class Comparison:
         return "\n".join(lines)
 
     def headline(self) -> str:
-        """One line: the main before/after difference with its interval."""
+        """The main before/after differences with their intervals: greedy accuracy and sampled pass@1."""
+        lines = []
         if self.before.greedy is not None and self.after.greedy is not None:
-            return f"greedy accuracy (lenient) {self.greedy()}"
-        return f"sampled pass@1 (lenient) {self.sampled()}"
+            lines.append(f"greedy accuracy (lenient) {self.greedy()}")
+        if self.before.n_samples:
+            lines.append(f"sampled pass@1 (lenient)  {self.sampled()}")
+        return "\n".join(lines)
 
     def plot_pass_curves(self, ax=None, mode: str = "lenient"):
         """pass@k against k (1..n) before and after, on a log-scaled k axis."""
