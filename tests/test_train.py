@@ -386,3 +386,16 @@ def test_same_seed_same_run_whatever_the_random_state_before(tiny_tokenizer, tmp
     assert histories[0] == histories[1]
     assert weights[0].keys() == weights[1].keys() and weights[0]
     assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])  # incl. the random lora_A init
+
+
+def test_cpu_tiny_takes_the_tiny_recipe_and_scales_its_rate_for_lora(tmp_path):
+    from grpo_course.tiny.recipe import TINY_GRPO
+    from grpo_course.train.config import TINY_LORA_LR_FACTOR
+
+    lora = grpo_settings(PROFILES["cpu-tiny"], tmp_path)
+    full = grpo_settings(PROFILES["cpu-tiny"], tmp_path, lora=False)
+    for key in ("num_generations", "per_device_train_batch_size", "max_completion_length", "max_steps", "beta"):
+        assert lora[key].value == TINY_GRPO[key] and lora[key].source == "tiny recipe"
+    assert full["learning_rate"].value == TINY_GRPO["learning_rate"]
+    assert lora["learning_rate"].value == pytest.approx(TINY_GRPO["learning_rate"] * TINY_LORA_LR_FACTOR)
+    assert lora["save_strategy"].value == "steps"  # the recipe's "no" would leave nothing to resume from

@@ -311,7 +311,10 @@ def _train(task, profile, steps, output_dir, resume, reward, *, sft_priming, sft
     task = get_task(task)
     names = reward_names_for(task, profile, reward)
     output_dir = Path(output_dir) if output_dir else ckpt.run_dir(task.name, profile.name)
-    settings = grpo_settings(profile, output_dir, steps, save_steps, seed, overrides)
+    from .compare import has_adapter
+
+    lora = model is None or peft_config is not None or has_adapter(model)  # the profile's model gets LoRA
+    settings = grpo_settings(profile, output_dir, steps, save_steps, seed, overrides, lora=lora)
     if not resume:
         ckpt.start_fresh(output_dir)
     ckpt.check_run_matches(output_dir, _identity(task, profile, names, settings))
@@ -340,7 +343,7 @@ def _train(task, profile, steps, output_dir, resume, reward, *, sft_priming, sft
                                steps=sft_steps or DEFAULT_SFT_STEPS, seed=seed)
         say(priming.report())
 
-    from .compare import Evaluation, before_after, evaluate, has_adapter
+    from .compare import Evaluation, before_after, evaluate
 
     before = None
     max_new = settings["max_completion_length"].value
