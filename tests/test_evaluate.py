@@ -670,3 +670,32 @@ def test_published_figures_and_protocol_table():
 
 def test_metrics_module_reexports():
     assert metrics.pass_at_k is pass_at_k
+
+
+def test_gpu_path_repeats_prompts_and_never_fixes_the_sampling_seed(tokenizer, monkeypatch):
+    """On GPU profiles generation goes through grpo_course.gpu.generate (vLLM / Unsloth): each prompt is
+    repeated n times, and sampling must not pass a fixed per-request seed (the n copies would be identical)."""
+    import inspect
+
+    from grpo_course import gpu
+    from grpo_course.evaluate.generation import Decoding, generate_samples
+    from grpo_course.hardware import get_profile
+
+    calls = []
+
+    def fake_generate(model, tok, prompts, **kwargs):
+        inspect.signature(gpu.generate).bind(model, tok, prompts, **kwargs)  # the real function accepts these
+        calls.append((len(prompts), kwargs))
+        return [f"<think>\n{i}\n</think>\n<answer>{i}</answer>" + " 1" * (60 if i == 0 else 0)
+                for i in range(len(prompts))]
+
+    monkeypatch.setattr(gpu, "generate", fake_generate)
+    out = generate_samples(object(), tokenizer, PROMPTS[:3], Decoding(20, temperature=1.0, n=4, batch_size=2),
+                           profile=get_profile("l4"), progress=False)
+    assert [len(g) for g in out] == [4, 4, 4]
+    assert [n for n, _ in calls] == [8, 4]  # 2 prompts x 4, then 1 prompt x 4
+    assert all(kw["seed"] is None and kw["temperature"] == 1.0 and kw["max_new_tokens"] == 20 for _, kw in calls)
+    assert out[0][0].truncated and not out[0][1].truncated  # token count of the text against the limit
+    calls.clear()
+    generate_samples(object(), tokenizer, PROMPTS[:2], Decoding(20), profile=get_profile("t4"), progress=False)
+    assert calls[0][1]["seed"] == 0 and calls[0][1]["temperature"] == 0.0
