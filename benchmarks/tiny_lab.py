@@ -31,6 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--steps", type=int, default=None, help="GRPO steps (default: TINY_GRPO's max_steps)")
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     ap.add_argument("--n-test", type=int, default=None, help="held-out problems (default: all 500)")
+    ap.add_argument("--curve-every", type=int, default=2, help="held-out curve every N steps (not timed)")
     ap.add_argument("--plot", default=None, help="save the learning curve PNG here")
     ap.add_argument("--json", default=None, help="save every result as JSON here")
     args = ap.parse_args(argv)
@@ -41,7 +42,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{os.cpu_count()} CPUs, {_load()} (before)", flush=True)
     results = []
     for seed in range(args.seeds):
-        r = run_lab(seed=seed, steps=args.steps, threads=args.threads, n_test=args.n_test, progress=False)
+        r = run_lab(seed=seed, steps=args.steps, threads=args.threads, n_test=args.n_test,
+                    curve_every=args.curve_every, progress=False)
         results.append(r)
         print(r.summary(), f"[{_load()}]", flush=True)
 

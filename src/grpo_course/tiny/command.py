@@ -8,7 +8,7 @@ import json
 
 def add_build_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default=None, help="output folder (default: the repository's data/tiny)")
-    p.add_argument("--quick", action="store_true", help="a shortened build (300 SFT steps) for tests")
+    p.add_argument("--quick", action="store_true", help="a shortened build (200 SFT steps of 32) for tests")
     p.add_argument("--problems-only", action="store_true", help="only write problems/train.jsonl and test.jsonl")
     p.add_argument("--steps", type=int, default=None, help="override the number of SFT steps")
 

@@ -80,8 +80,9 @@ def _curve_callback(model_ref: dict, tokenizer, problems, every: int, curve: lis
 
 
 def run_lab(seed: int = 0, steps: int | None = None, *, model_dir: str | Path | None = None,
-            n_test: int | None = None, n_curve: int = 100, curve_every: int = 10, k: int = 8,
-            reward_names: list[str] | None = None, overrides: dict | None = None,
+            n_test: int | None = None, n_curve: int = 100, curve_every: int = 5, k: int = 8,
+            reward_names: list[str] | None = None, reward_funcs: list | None = None,
+            overrides: dict | None = None,
             output_dir: str | None = None, threads: int | None = None, progress: bool = True) -> LabResult:
     """SFT model -> GRPO on the train split; held-out accuracies before and after (see module doc)."""
     import torch
@@ -109,7 +110,8 @@ def run_lab(seed: int = 0, steps: int | None = None, *, model_dir: str | Path | 
     curve_set = test[:n_curve]
     if curve_every:
         curve.append({"step": 0, "heldout_greedy": greedy_accuracy(model, tokenizer, curve_set)})
-    trainer = GRPOTrainer(model=model, reward_funcs=reward_functions(reward_names), args=args,
+    funcs = reward_funcs if reward_funcs is not None else reward_functions(reward_names)
+    trainer = GRPOTrainer(model=model, reward_funcs=funcs, args=args,
                           train_dataset=to_dataset(train), processing_class=tokenizer,
                           callbacks=[_curve_callback(ref, tokenizer, curve_set, curve_every, curve, spent)])
     if not progress:
@@ -127,4 +129,4 @@ def run_lab(seed: int = 0, steps: int | None = None, *, model_dir: str | Path | 
         tmp.cleanup()
     return LabResult(seed=seed, steps=args.max_steps, demonstrator=demo, sft=sft, grpo=grpo,
                      grpo_seconds=total - sum(spent), train_seconds_total=total, history=history,
-                     curve=curve, settings={**TINY_GRPO, **overrides, "rewards": reward_names or TINY_REWARDS})
+                     curve=curve, settings={**TINY_GRPO, **overrides, "rewards": [getattr(f, "__name__", str(f)) for f in funcs]})

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 PANELS = [
-    ("reward", "mean reward (tag: 0..1.5)"),
+    ("reward", "mean reward (sum of the reward functions)"),
     ("heldout_greedy", "held-out greedy accuracy"),
     ("frac_reward_zero_std", "frac_reward_zero_std"),
     ("completions/mean_length", "mean completion length (tokens)"),
