@@ -237,6 +237,9 @@ def plot_history(rows: Sequence[dict], fig=None, title: str | None = None):
         if ys:
             ax.plot(xs, ys, color="C0", alpha=0.35, lw=1)
             ax.plot(xs, _smooth(ys), color="C0", lw=2)
+            if max(ys) == 0 and min(ys) == 0:
+                ax.text(0.5, 0.5, "0 at every step", ha="center", va="center", transform=ax.transAxes,
+                        color="gray")
         else:
             ax.text(0.5, 0.5, empty or "no data yet", ha="center", va="center", transform=ax.transAxes,
                     color="gray")

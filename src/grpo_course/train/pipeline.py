@@ -373,9 +373,13 @@ def _train(task, profile, steps, output_dir, resume, reward, *, sft_priming, sft
 
     resumed_from = ckpt.checkpoint_step(last) if last is not None else None
     # Rows logged after the checkpoint (or all rows, without one) are redone: cut them so none is doubled.
-    removed = ckpt.rewind_logs(output_dir, resumed_from or 0)
+    logged = [r.get("step", 0) for r in _read_rows(output_dir)]
+    ckpt.rewind_logs(output_dir, resumed_from or 0)
     if last is not None:
-        say(f"resuming from {last.name} (step {resumed_from}); {removed} log rows after it will be redone")
+        lost = max(logged, default=0) - resumed_from
+        say(f"resuming from {last.name} (step {resumed_from})"
+            + (f"; steps {resumed_from + 1}-{resumed_from + lost} were lost with the session and are redone"
+               if lost > 0 else ""))
     interrupted = False
     start = time.perf_counter()
     quiet = _quiet_transformers_bars()  # one bar (ours), not one per checkpoint write
