@@ -699,3 +699,27 @@ def test_gpu_path_repeats_prompts_and_never_fixes_the_sampling_seed(tokenizer, m
     calls.clear()
     generate_samples(object(), tokenizer, PROMPTS[:2], Decoding(20), profile=get_profile("t4"), progress=False)
     assert calls[0][1]["seed"] == 0 and calls[0][1]["temperature"] == 0.0
+
+
+def test_tiny_problems_have_the_gsm8k_schema():
+    from grpo_course.evaluate.data import load_problems
+
+    rows, desc = load_problems("tiny", "test", 5)
+    assert [r["id"] for r in rows] == [f"tiny-test-{i}" for i in range(5)] and "tiny" in desc
+    assert all(set(r) == {"id", "question", "answer"} and "####" in r["answer"] for r in rows)
+    with pytest.raises(FileNotFoundError):
+        load_problems("no-such-source")
+
+
+def test_cli_eval_without_an_adapter_evaluates_the_model_alone(tokenizer, base_model, gsm8k_file, tmp_path,
+                                                                capsys):
+    from grpo_course.cli import main
+
+    model_dir = tmp_path / "model"
+    base_model.save_pretrained(model_dir)
+    tokenizer.save_pretrained(model_dir)
+    code = main(["eval", "--profile", "cpu-tiny", "--model", str(model_dir), "--data", str(gsm8k_file), "--n", "0",
+                 "--max-new-tokens", "4", "--out", str(tmp_path / "out"), "--no-progress"])
+    text = capsys.readouterr().out
+    assert code == 0 and "greedy accuracy" in text and "95% Wilson" in text and "before/after" not in text
+    assert (tmp_path / "out" / "model.samples.csv").is_file()
