@@ -375,7 +375,7 @@ def _train(task, profile, steps, output_dir, resume, reward, *, sft_priming, sft
     # Rows logged after the checkpoint (or all rows, without one) are redone: cut them so none is doubled.
     logged = [r.get("step", 0) for r in _read_rows(output_dir)]
     ckpt.rewind_logs(output_dir, resumed_from or 0)
-    if last is not None:
+    if last is not None and resumed_from < settings["max_steps"].value:
         lost = max(logged, default=0) - resumed_from
         say(f"resuming from {last.name} (step {resumed_from})"
             + (f"; steps {resumed_from + 1}-{resumed_from + lost} were lost with the session and are redone"
