@@ -185,6 +185,7 @@ def test_paired_bootstrap_no_change_and_clear_change():
     after = [1.0] * 50
     d = paired_bootstrap(before, after)
     assert d.difference.estimate == pytest.approx(0.6) and d.difference.low > 0.4 and d.p_value < 0.01
+    assert d.p_text == "p<0.0002" and "p<0.0002" in str(d)  # no resample crossed zero: only a bound
     with pytest.raises(ValueError):
         paired_bootstrap([1.0], [1.0, 0.0])
 

@@ -124,6 +124,7 @@ class CheckpointSelection:
         """Left: held-out pass@1 (with its interval) and training reward against step. Right: pass@1
         against training reward, one point per checkpoint (the chosen one circled)."""
         import matplotlib
+        import matplotlib.ticker
 
         if path is not None:
             matplotlib.use("Agg", force=False)
@@ -135,6 +136,7 @@ class CheckpointSelection:
         ivs = [s.result.pass1_interval() if s.result.n_samples else s.result.greedy_accuracy() for s in self.scores]
         ax1.fill_between(steps, [iv.low for iv in ivs], [iv.high for iv in ivs], color="C0", alpha=0.15)
         ax1.plot(steps, p1, "o-", color="C0", label="held-out pass@1 (95% CI)")
+        ax1.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
         ax1.set_xlabel("GRPO step")
         ax1.set_ylabel("held-out pass@1", color="C0")
         lows = [iv.low for iv in ivs] + [s.pass1() for s in self.interpolations]

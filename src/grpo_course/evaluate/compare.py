@@ -83,7 +83,7 @@ class Comparison:
         for label, d in rows:
             iv = d.difference
             verdict = "up" if iv.low > 0 else "down" if iv.high < 0 else "no detectable change"
-            cell = f"[{iv.low:+.1%}, {iv.high:+.1%}]  p~{d.p_value:.2g}"
+            cell = f"[{iv.low:+.1%}, {iv.high:+.1%}]  {d.p_text}"
             lines.append(f"{label:<28}{d.before:>9.1%}{d.after:>9.1%}{iv.estimate:>+16.1%}   {cell:<36}{verdict}")
         return "\n".join(lines)
 

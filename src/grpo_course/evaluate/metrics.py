@@ -209,12 +209,18 @@ class PairedDifference:
     after: float
     difference: Interval
     p_value: float  # two-sided, from the bootstrap distribution (no difference = 0)
+    n_boot: int = 5000
+
+    @property
+    def p_text(self) -> str:
+        """``p~0.03``, or ``p<0.0002`` when no resample crossed zero (the bootstrap cannot say smaller)."""
+        floor = 1.0 / self.n_boot
+        return f"p<{floor:.2g}" if self.p_value <= floor else f"p~{self.p_value:.2g}"
 
     def __str__(self) -> str:
         d = self.difference
         return (f"{self.before:.1%} -> {self.after:.1%}: {d.estimate:+.1%} "
-                f"[{d.low:+.1%}, {d.high:+.1%}] ({d.confidence:.0%} paired bootstrap, n={d.n}, "
-                f"p~{self.p_value:.3g})")
+                f"[{d.low:+.1%}, {d.high:+.1%}] ({d.confidence:.0%} paired bootstrap, n={d.n}, {self.p_text})")
 
 
 def paired_bootstrap(before: Sequence[float], after: Sequence[float], confidence: float = 0.95,
@@ -240,7 +246,8 @@ def paired_bootstrap(before: Sequence[float], after: Sequence[float], confidence
         p = float(min(1.0, 2 * min(np.mean(diffs <= 0), np.mean(diffs >= 0))))
         p = max(p, 1.0 / n_boot)
     return PairedDifference(float(b.mean()), float(a.mean()),
-                            Interval(est, float(lo), float(hi), confidence, "paired bootstrap", int(b.size)), p)
+                            Interval(est, float(lo), float(hi), confidence, "paired bootstrap", int(b.size)), p,
+                            n_boot)
 
 
 @dataclass(frozen=True)
