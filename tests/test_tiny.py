@@ -203,11 +203,23 @@ def test_quick_build_learns(tmp_path):
 
     record = build_tiny(tmp_path, QUICK, progress=False, n_eval=100)
     assert (tmp_path / "sft" / "model.safetensors").exists() and (tmp_path / "BUILD.json").exists()
-    assert record["sha256"]["problems/test.jsonl"] == json.loads(
-        (P.problems_dir().parent / "BUILD.json").read_text())["sha256"]["problems/test.jsonl"]
+    committed = json.loads((P.problems_dir().parent / "BUILD.json").read_text())["sha256"]
+    for rel in ("problems/train.jsonl", "problems/test.jsonl", "sft/tokenizer.json", "sft/chat_template.jinja"):
+        assert record["sha256"][rel] == committed[rel], f"{rel} is not rebuilt byte for byte"
     model, tok = load_tiny(path=tmp_path / "sft")
     from grpo_course.tiny.evaluation import generate
 
     comps = generate(model, tok, [p["question"] for p in P.load_split("test", 100)])
     assert sum(has_tag_format(c) for c in comps) >= 90  # the short SFT already writes the format
     assert record["sft_final_loss"] < QUICK_MAX_LOSS
+
+
+def test_build_is_deterministic(tmp_path):
+    from grpo_course.tiny.build import BuildSettings, build_tiny
+    from grpo_course.tiny.sft import SFTSettings
+
+    micro = BuildSettings(sft=SFTSettings(steps=3, batch_size=8, warmup_steps=1, pool_size=100))
+    first = build_tiny(tmp_path / "a", micro, progress=False, n_eval=8)
+    second = build_tiny(tmp_path / "b", micro, progress=False, n_eval=8)
+    assert first["sha256"]["sft/model.safetensors"] == second["sha256"]["sft/model.safetensors"]
+    assert first["sha256"] == second["sha256"]
