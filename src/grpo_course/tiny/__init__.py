@@ -1,7 +1,7 @@
 """The course's tiny lab: a GSM8K-style task, a tiny Llama, a flawed demonstrator, SFT, then GRPO on CPU.
 
 ``load_tiny("sft")`` returns the committed SFT model and its tokenizer from ``data/tiny/sft`` (offline,
-in well under a second). Modules: ``problems`` (task generator), ``tokenizer``, ``model``,
+in a second once transformers is imported). Modules: ``problems`` (task generator), ``tokenizer``, ``model``,
 ``demonstrator``, ``sft``, ``evaluation``, ``recipe`` (``TINY_GRPO``), ``lab`` (``run_lab``), ``build``.
 Importing this package does not import torch.
 """

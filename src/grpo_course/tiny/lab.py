@@ -84,7 +84,13 @@ def run_lab(seed: int = 0, steps: int | None = None, *, model_dir: str | Path | 
             reward_names: list[str] | None = None, reward_funcs: list | None = None,
             overrides: dict | None = None,
             output_dir: str | None = None, threads: int | None = None, progress: bool = True) -> LabResult:
-    """SFT model -> GRPO on the train split; held-out accuracies before and after (see module doc)."""
+    """SFT model -> GRPO on the train split; held-out accuracies before and after (see module doc).
+
+    ``n_test`` held-out problems (default all 500) are scored greedily and, with ``k`` samples each at
+    temperature 1, for pass@1 and pass@k (``k=0``: greedy only). Every ``curve_every`` steps the
+    greedy accuracy on the first ``n_curve`` of them is recorded (its time is not counted in
+    ``grpo_seconds``). The trained model is ``result.model`` (with ``result.tokenizer``).
+    """
     import torch
     from trl import GRPOTrainer
 
@@ -127,6 +133,9 @@ def run_lab(seed: int = 0, steps: int | None = None, *, model_dir: str | Path | 
     history = [row for row in trainer.state.log_history if "reward" in row]
     if tmp is not None:
         tmp.cleanup()
-    return LabResult(seed=seed, steps=args.max_steps, demonstrator=demo, sft=sft, grpo=grpo,
-                     grpo_seconds=total - sum(spent), train_seconds_total=total, history=history,
-                     curve=curve, settings={**TINY_GRPO, **overrides, "rewards": [getattr(f, "__name__", str(f)) for f in funcs]})
+    names = [getattr(f, "__name__", str(f)) for f in funcs]
+    result = LabResult(seed=seed, steps=args.max_steps, demonstrator=demo, sft=sft, grpo=grpo,
+                       grpo_seconds=total - sum(spent), train_seconds_total=total, history=history,
+                       curve=curve, settings={**TINY_GRPO, **overrides, "rewards": names})
+    result.model, result.tokenizer = model, tokenizer  # the GRPO-trained model (attributes, not fields)
+    return result
