@@ -462,9 +462,6 @@ def test_openai_key_is_not_sent_to_other_servers(monkeypatch, server):
     local = openai_compatible(server.url, "m", retry=FAST)
     assert local.key() is None
     complete(local)
-    deadline = time.monotonic() + 5  # the fake server records the status just after replying
-    while server.requests[-1].status == 0 and time.monotonic() < deadline:
-        time.sleep(0.01)
     assert server.requests[-1].status == 200
     assert openai_compatible("https://api.openai.com/v1", "gpt-x").key().reveal() == "sk-openai-real-key"
 

@@ -207,6 +207,9 @@ def _judge_text(fault: str | None, scores: dict[str, int], rubric: Rubric) -> st
 
 @dataclass
 class RecordedRequest:
+    """One request as the fake server saw it. ``status`` and ``ended`` are set just before the reply is
+    written, so once a client holds a reply its record is complete (0 means no reply was sent yet)."""
+
     provider: str
     path: str
     model: str | None
@@ -354,6 +357,10 @@ class FakeJudgeServer:
         self, h, status: int, payload: Any, headers: dict[str, str] | None = None, raw: bytes | None = None
     ):
         data = raw if raw is not None else json.dumps(payload).encode()
+        rec = getattr(h, "recorded_request", None)
+        if rec is not None:
+            # recorded before the reply leaves, so a client never sees the reply before the record
+            rec.status, rec.ended = status, time.monotonic()
         try:
             h.send_response(status)
             h.send_header("content-type", "text/html" if raw is not None else "application/json")
@@ -394,10 +401,11 @@ class FakeJudgeServer:
             self.requests.append(rec)
             if over:
                 self.over_limit += 1
+        h.recorded_request = rec
         try:
             rec.status = self._respond(h, provider, url_model, split.query, raw_body, fault, over, rec)
         finally:
-            rec.ended = time.monotonic()
+            rec.ended = rec.ended or time.monotonic()
             with self._lock:
                 self._in_flight -= 1
 
