@@ -565,6 +565,42 @@ def test_registry_names_and_ranges():
         get_reward("tag", judges=[])
 
 
+def test_register_reward_adds_a_learner_reward_without_shadowing_the_course_ones():
+    from grpo_course.rewards import register_reward, registry
+
+    def short_answer_reward(completions, **kwargs):
+        """1.0 for completions under 20 characters."""
+        return [float(len(completion_text(c)) < 20) for c in completions]
+
+    try:
+        register_reward("short_answer_test", short_answer_reward)
+        assert "short_answer_test" in list_rewards() and get_reward("short_answer_test") is short_answer_reward
+        assert registry.REWARDS.entry("short_answer_test").doc.startswith("1.0 for completions")
+        assert get_reward("short_answer_test")(["ok", "x" * 30]) == [1.0, 0.0]
+        with pytest.raises(ValueError, match="already registered"):
+            register_reward("tag", short_answer_reward)  # a course reward is never shadowed by accident
+        with pytest.raises(ValueError, match="already registered"):
+            register_reward("short_answer_test", short_answer_reward)
+        register_reward("short_answer_test", "grpo_course.rewards.math:tag_reward", replace=True)
+        assert get_reward("short_answer_test") is get_reward("tag")
+        with pytest.raises(ValueError, match="package.module:function"):
+            register_reward("bad_target", "grpo_course.rewards.math.tag_reward")
+        with pytest.raises(TypeError):
+            register_reward("not_callable", 3)
+    finally:
+        registry._ENTRIES.pop("short_answer_test", None)
+    assert "short_answer_test" not in list_rewards()
+
+
+def test_legal_qa_judges_is_registered_before_its_task_module_is_imported():
+    code = (
+        "import sys, grpo_course.rewards as r; assert 'legal_qa_judges' in r.list_rewards(); "
+        "assert 'grpo_course.tasks.legal_qa' not in sys.modules; "
+        "f = r.get_reward('legal_qa_judges'); assert f.reward_range == (0.0, 1.0)"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
 def test_importing_rewards_is_light():
     code = (
         "import sys, grpo_course.rewards as r; r.list_rewards(); "

@@ -6,7 +6,7 @@
   :mod:`~grpo_course.rewards.timeout` runs math-verify with a limit that works in threads.
 * :mod:`~grpo_course.rewards.code` - unit tests in a sandbox (``run_tests``, code rewards).
 * :mod:`~grpo_course.rewards.judges` - LLM judges with a rubric.
-* :mod:`~grpo_course.rewards.registry` - ``REWARDS``, ``get_reward(name)``, ``list_rewards()``.
+* :mod:`~grpo_course.rewards.registry` - ``REWARDS``, ``get_reward(name)``, ``list_rewards()``, ``register_reward(name, fn)``.
 
 Importing this package is light: no torch, no SymPy, no sandbox, no HTTP client. ``run_tests``
 and the code/judge rewards load their modules on first access.
@@ -31,7 +31,7 @@ from grpo_course.rewards.math import (
     tag_format_reward,
     tag_reward,
 )
-from grpo_course.rewards.registry import REWARDS, get_reward, list_rewards
+from grpo_course.rewards.registry import REWARDS, get_reward, list_rewards, register_reward
 
 _LAZY = {
     "run_tests": "grpo_course.rewards.code",
@@ -57,6 +57,7 @@ __all__ = [
     "is_correct",
     "list_rewards",
     "numeric_tolerance_reward",
+    "register_reward",
     "parse_gsm8k_gold",
     "reasoning_steps",
     "tag_answer_reward",

@@ -2,8 +2,9 @@
 
 Entries are ``"module:attribute"`` strings so that importing :mod:`grpo_course.rewards` stays
 light: the code sandbox and the judges' HTTP clients load only when their reward is asked for.
-Add a reward with one line in ``_ENTRIES``; mark a factory (a function that *builds* a reward,
-such as a judge configured with its models) with ``factory=True``.
+Add a course reward with one line in ``_ENTRIES``; mark a factory (a function that *builds* a
+reward, such as a judge configured with its models) with ``factory=True``. Your own reward goes in
+with :func:`register_reward` (a function, or a ``"module:attribute"`` string).
 
     >>> from grpo_course.rewards import get_reward, list_rewards
     >>> reward = get_reward("tag")            # a TRL reward function
@@ -43,10 +44,17 @@ _ENTRIES: dict[str, Entry] = {
         factory=True,
         doc="LLM judges on a 4-dimension legal rubric, 0..1 or None",
     ),
+    "legal_qa_judges": Entry(
+        "grpo_course.tasks.legal_qa:legal_qa_judges",
+        doc="legal-QA judges (the active JudgePanel of grpo_course.tasks.legal_qa), 0..1 or None",
+    ),
 }
+_CALLABLES: dict[str, Callable] = {}  # rewards registered as objects, not import strings
 
 
 def _resolve(entry: Entry) -> Callable:
+    if entry.target in _CALLABLES:
+        return _CALLABLES[entry.target]
     module, _, attr = entry.target.partition(":")
     obj = importlib.import_module(module)
     for part in attr.split("."):
@@ -98,3 +106,28 @@ def get_reward(name: str, **factory_kwargs) -> Callable:
     if factory_kwargs:
         raise TypeError(f"reward {name!r} is a function, not a factory: pass its options when calling it")
     return target
+
+
+def register_reward(
+    name: str, reward: Callable | str, *, factory: bool = False, doc: str = "", replace: bool = False
+) -> None:
+    """Make ``reward`` available as ``get_reward(name)`` and by name in a training config.
+
+    ``reward`` is a function with TRL's reward signature (or a factory, with ``factory=True``), or a
+    ``"module:attribute"`` string imported on first use. Registering a taken name raises unless
+    ``replace=True``, so a typo cannot silently shadow a course reward."""
+    if not isinstance(name, str) or not name.strip():
+        raise ValueError("a reward name must be a non-empty string")
+    if name in _ENTRIES and not replace:
+        raise ValueError(f"reward {name!r} is already registered ({_ENTRIES[name].target}); pass replace=True")
+    if isinstance(reward, str):
+        if ":" not in reward:
+            raise ValueError(f"a reward target string looks like 'package.module:function', got {reward!r}")
+        target = reward
+    elif callable(reward):
+        target = f"<registered>:{name}"
+        _CALLABLES[target] = reward
+        doc = doc or (reward.__doc__ or "").strip().split("\n")[0]
+    else:
+        raise TypeError(f"register_reward needs a function or a 'module:attribute' string, got {type(reward).__name__}")
+    _ENTRIES[name] = Entry(target, factory=factory, doc=doc)

@@ -43,7 +43,6 @@ from dataclasses import dataclass
 
 from ..chat_format import ANSWER_END, ANSWER_START, REASONING_END, REASONING_START, format_response
 from ..hardware import Profile
-from ..rewards import registry as _registry
 from ..train.tasks import TaskData, register_task
 from .base import CourseTask, HubSource, Scored, check_columns, local_or_hub
 
@@ -259,13 +258,6 @@ def legal_qa_judges(completions, prompts=None, **kwargs) -> list[float | None]:
 
 
 legal_qa_judges.reward_range = (0.0, 1.0)
-
-# The pipeline resolves reward names in grpo_course.rewards' registry; the judge reward needs its
-# judges, so the name points at the function above, which asks the active panel.
-_registry._ENTRIES.setdefault("legal_qa_judges", _registry.Entry(
-    "grpo_course.tasks.legal_qa:legal_qa_judges",
-    doc="legal-QA judges (the active JudgePanel of grpo_course.tasks.legal_qa), 0..1 or None"))
-
 
 def judge_batch(rows: Sequence[dict], completions: Sequence[str], panel: JudgePanel | None = None):
     """One judged batch: ``BatchResult`` (rewards, verdicts, metrics, agreement)."""
