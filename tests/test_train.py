@@ -307,6 +307,23 @@ def test_before_after_switches_the_adapter(tiny_tokenizer, tmp_path):
     assert "Q: " in changed.side_by_side(n=1) and "held-out accuracy" in changed.summary()
 
 
+def test_only_the_main_process_writes_the_runs_files(tiny_tokenizer, tmp_path, monkeypatch):
+    """Under accelerate launch every rank runs train(); a non-main rank trains but saves nothing, so
+    two ranks never write the same adapter, comparison or run record at once."""
+    import grpo_course.train.pipeline as pipeline
+    from grpo_course.train import checkpoint as ckpt
+
+    monkeypatch.setattr(pipeline, "is_main_process", lambda: False)
+    other = _run(tiny_tokenizer, tmp_path / "rank1", steps=1, resume=False)
+    assert other.global_step == 1 and other.comparison is None and other.saved == {}
+    written = {p.name for p in (tmp_path / "rank1").iterdir()} if (tmp_path / "rank1").exists() else set()
+    assert not written & {"final", "result.json", "comparison.json", ckpt.RUN_FILE}, written
+    monkeypatch.setattr(pipeline, "is_main_process", lambda: True)
+    main = _run(tiny_tokenizer, tmp_path / "rank0", steps=1, resume=False)
+    assert (main.output_dir / "result.json").is_file() and (main.output_dir / ckpt.RUN_FILE).is_file()
+    assert (main.output_dir / "final" / "adapter" / "adapter_config.json").is_file()
+
+
 def test_cli_train_parses_its_options():
     from grpo_course.cli import build_parser
 

@@ -120,8 +120,9 @@ def rewind_logs(output_dir: str | Path, step: int, names: tuple[str, ...] = ("me
     return sum(rewind_jsonl(Path(output_dir) / n, step) for n in names)
 
 
-def check_run_matches(output_dir: str | Path, identity: dict) -> None:
-    """Record the run's identity on first use; refuse to resume with different settings."""
+def check_run_matches(output_dir: str | Path, identity: dict, record: bool = True) -> None:
+    """Record the run's identity on first use; refuse to resume with different settings.
+    ``record=False`` only checks (the non-main ranks of a multi-process run)."""
     path = Path(output_dir) / RUN_FILE
     if path.is_file():
         old = json.loads(path.read_text())
@@ -131,8 +132,11 @@ def check_run_matches(output_dir: str | Path, identity: dict) -> None:
             raise ValueError(
                 f"{output_dir} holds a run with different settings ({changes}). Resuming would mix them. "
                 f"Use resume=False to start over (it deletes the old checkpoints) or another output_dir.")
-    Path(output_dir).mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(identity, indent=1, sort_keys=True, default=str))
+    if record:
+        Path(output_dir).mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(path.suffix + ".tmp")  # atomic: a reader never sees half a file
+        tmp.write_text(json.dumps(identity, indent=1, sort_keys=True, default=str))
+        os.replace(tmp, path)
 
 
 def start_fresh(output_dir: str | Path) -> None:

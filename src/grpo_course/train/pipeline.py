@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from ..hardware import Profile, current_profile, get_profile
+from ..scale_out import is_main_process
 from . import checkpoint as ckpt
 from .config import Setting, grpo_settings, make_grpo_config
 from .tasks import PreparedData, Task, TaskData, get_task, prepare_data
@@ -315,9 +316,12 @@ def _train(task, profile, steps, output_dir, resume, reward, *, sft_priming, sft
 
     lora = model is None or peft_config is not None or has_adapter(model)  # the profile's model gets LoRA
     settings = grpo_settings(profile, output_dir, steps, save_steps, seed, overrides, lora=lora)
-    if not resume:
+    # Under accelerate launch / torchrun every rank runs this function; only the main one writes files.
+    main = is_main_process()
+    if not resume and main:
         ckpt.start_fresh(output_dir)
-    ckpt.check_run_matches(output_dir, _identity(task, profile, names, settings))
+    if resume or main:  # with resume=False the main rank deletes the old run; the others have nothing to check
+        ckpt.check_run_matches(output_dir, _identity(task, profile, names, settings), record=main)
     last = ckpt.last_checkpoint(output_dir) if resume else None
 
     if model is None:
@@ -354,7 +358,8 @@ def _train(task, profile, steps, output_dir, resume, reward, *, sft_priming, sft
             before = Evaluation(**json.loads(before_path.read_text()))
         else:
             before = evaluate(model, tokenizer, task, heldout, max_new, profile)
-            before_path.write_text(json.dumps(vars(before)))
+            if main:
+                before_path.write_text(json.dumps(vars(before)))
 
     from transformers import PrinterCallback, ProgressCallback
     from trl import GRPOTrainer
@@ -374,7 +379,8 @@ def _train(task, profile, steps, output_dir, resume, reward, *, sft_priming, sft
     resumed_from = ckpt.checkpoint_step(last) if last is not None else None
     # Rows logged after the checkpoint (or all rows, without one) are redone: cut them so none is doubled.
     logged = [r.get("step", 0) for r in _read_rows(output_dir)]
-    ckpt.rewind_logs(output_dir, resumed_from or 0)
+    if main:
+        ckpt.rewind_logs(output_dir, resumed_from or 0)
     if last is not None and resumed_from < settings["max_steps"].value:
         lost = max(logged, default=0) - resumed_from
         say(f"resuming from {last.name} (step {resumed_from})"
@@ -403,7 +409,8 @@ def _train(task, profile, steps, output_dir, resume, reward, *, sft_priming, sft
 
     saved: dict[str, Path] = {}
     comparison = None
-    if not interrupted:
+    trainer.accelerator.wait_for_everyone()  # every rank has finished training before rank 0 saves
+    if not interrupted and main:
         saved = save_outputs(model, tokenizer, profile, output_dir / "final", save_merged, save_gguf,
                              push_to_hub, hf_token)
         if compare:
@@ -412,14 +419,16 @@ def _train(task, profile, steps, output_dir, resume, reward, *, sft_priming, sft
                 "before_accuracy": comparison.before.accuracy, "after_accuracy": comparison.after.accuracy,
                 "before_format_rate": comparison.before.format_rate,
                 "after_format_rate": comparison.after.format_rate, "n": comparison.after.n}, indent=1))
-    plot_path = monitor.save_plot() if monitor.rows else None
+    plot_path = monitor.save_plot() if monitor.rows and main else None
     result = TrainResult(
         task=task.name, profile=profile.name, output_dir=output_dir, global_step=trainer.state.global_step,
         max_steps=settings["max_steps"].value, interrupted=interrupted, resumed_from=resumed_from,
         reward_names=names, history=list(monitor.rows), warnings=list(monitor.warnings), train_seconds=seconds,
         data_report=prepared.report(), settings=settings, comparison=comparison, priming=priming, saved=saved,
         plot_path=plot_path, trainer=trainer, model=model, tokenizer=tokenizer)
-    (output_dir / "result.json").write_text(json.dumps(
-        {k: getattr(result, k) for k in ("task", "profile", "global_step", "max_steps", "interrupted",
-                                         "resumed_from", "train_seconds")}, indent=1))
+    if main:
+        (output_dir / "result.json").write_text(json.dumps(
+            {k: getattr(result, k) for k in ("task", "profile", "global_step", "max_steps", "interrupted",
+                                             "resumed_from", "train_seconds")}, indent=1))
+    trainer.accelerator.wait_for_everyone()  # no rank returns (and exits) while rank 0 still writes
     return result
