@@ -390,6 +390,22 @@ def test_cli_trains_then_evaluates_each_task_on_cpu(name, runs, capsys):
     assert saved["results"]["after (adapter on)"]["n_problems"] == 2
 
 
+def test_the_pipelines_train_routes_a_task_to_its_own_model(runs, capsys):
+    """grpo_course.train.train("medcalc") trains medcalc's tiny character model with medcalc's rewards,
+    not the GSM8K tiny Llama that the cpu-tiny profile loads by default."""
+    from grpo_course.tasks import get_task
+    from grpo_course.train import train
+
+    task = get_task("medcalc")
+    result = train("medcalc", "cpu-tiny", steps=1, eval_size=2, live=False, compare=False)
+    out = capsys.readouterr().out
+    assert result.task == "medcalc" and result.global_step == 1
+    assert result.reward_names == tuple(task.reward_names(task.default_reward))
+    assert "task medcalc: model data/tasks/medcalc/tiny" in out
+    committed = json.loads((task.data_folder / "tiny" / "config.json").read_text())
+    assert result.model.config.vocab_size == committed["vocab_size"]  # the character model, not the tiny Llama's
+
+
 def test_cli_gsm8k_train_and_eval_still_run(runs):
     from grpo_course.cli import main
 

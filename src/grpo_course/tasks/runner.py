@@ -117,7 +117,7 @@ def train(task="gsm8k", profile: Profile | str | None = None, steps: int | None 
             reward_context(task, rp, settings, judges, judge_budget_usd if judge_budget_usd is not None else
                            _default_budget(task), say=say):
         return pipeline_train(task, rp, steps=steps, reward=list(names), output_dir=out, overrides=overrides,
-                              verbose=verbose, **kwargs)
+                              verbose=verbose, _from_task_runner=True, **kwargs)
 
 
 def _default_budget(task: CourseTask) -> float | None:

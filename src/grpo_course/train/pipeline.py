@@ -248,7 +248,7 @@ def train(task: str | Task = "gsm8k", profile: Profile | str | None = None, step
           push_to_hub: str | None = None, hf_token: str | None = None, model=None, tokenizer=None,
           peft_config=None, data: TaskData | None = None, prepared: PreparedData | None = None,
           callbacks: Sequence = (), threads: int | None = None,
-          verbose: bool = True) -> TrainResult:
+          verbose: bool = True, _from_task_runner: bool = False) -> TrainResult:
     """GRPO-train ``task`` with ``profile`` (default: this runtime's). Re-running resumes the same run.
 
     ``steps``: GRPO steps (default: the profile's, or the tiny recipe's on cpu-tiny). ``reward``: a reward
@@ -257,7 +257,25 @@ def train(task: str | Task = "gsm8k", profile: Profile | str | None = None, step
     ``model``/``tokenizer``/``peft_config`` replace the profile's model; ``data`` (raw rows) or ``prepared``
     (from :func:`~.tasks.prepare_data`) the task's data. ``threads``: torch CPU threads during the run
     (default: 1 on cpu-tiny, see :data:`CPU_TINY_THREADS`; restored afterwards).
+
+    A task beyond GSM8K (``"code"``, ``"medcalc"``, ``"legal-qa"``) goes through
+    :func:`grpo_course.tasks.train`, which adds its model for the profile, lengths, reward weights and
+    judges, then comes back here.
     """
+    from ..tasks.base import CourseTask
+
+    resolved = get_task(task)
+    if isinstance(resolved, CourseTask) and not _from_task_runner:
+        from ..tasks.runner import train as task_train
+
+        optional = dict(sft_priming=sft_priming, sft_steps=sft_steps, eval_size=eval_size, train_size=train_size,
+                        live=live, save_steps=save_steps, stop_at_step=stop_at_step, overrides=overrides,
+                        push_to_hub=push_to_hub, hf_token=hf_token, model=model, tokenizer=tokenizer,
+                        peft_config=peft_config, data=data, prepared=prepared, threads=threads)
+        return task_train(resolved, profile, steps=steps, reward=reward, output_dir=output_dir, verbose=verbose,
+                          resume=resume, compare=compare, plot_every=plot_every, seed=seed, save_merged=save_merged,
+                          save_gguf=save_gguf, callbacks=callbacks,
+                          **{k: v for k, v in optional.items() if v is not None})
     threads = threads if threads is not None else (CPU_TINY_THREADS if _is_cpu_tiny(profile) else None)
     with _torch_threads(threads):
         return _train(task, profile, steps, output_dir, resume, reward, sft_priming=sft_priming,

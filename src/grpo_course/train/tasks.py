@@ -68,6 +68,10 @@ def register_task(task: Task) -> Task:
 def get_task(name: str | Task) -> Task:
     if isinstance(name, Task):
         return name
+    if name not in TASKS:
+        import importlib
+
+        importlib.import_module("grpo_course.tasks")  # registers code, medcalc and legal-qa (light import)
     try:
         return TASKS[name]
     except KeyError:
