@@ -25,11 +25,7 @@ def _cmd_profile(args: argparse.Namespace) -> int:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    if args.task != "gsm8k":  # code, medcalc, legal-qa: the task's model, lengths, weights, judges
-        from .tasks.command import run_train
-
-        return run_train(args)
-    from .train.command import run
+    from .train.command import run  # every task: code, medcalc and legal-qa bring their own model
 
     return run(args)
 

@@ -30,12 +30,27 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--examples", type=int, default=2, help="before/after examples to print")
 
 
-def run(args: argparse.Namespace) -> int:
+def announce_profile(args: argparse.Namespace):
+    """The runtime's profile (or ``--profile``), printed as the task will use it: a task beyond GSM8K
+    brings its own model, lengths and group size."""
     from ..hardware import current_profile, describe, get_profile
-    from .pipeline import train
+    from .tasks import get_task
 
     profile, reason = (get_profile(args.profile), "--profile") if args.profile else current_profile()
-    print(describe(profile, reason))
+    task = get_task(args.task)
+    if hasattr(task, "profile_for"):  # grpo_course.tasks.CourseTask
+        print(describe(task.profile_for(profile), f"{reason}; task {task.name}"))
+    else:
+        print(describe(profile, reason))
+    return profile
+
+
+def run(args: argparse.Namespace) -> int:
+    """Train ``args.task`` (any registered task: the pipeline routes code, medcalc and legal-qa to their
+    own models and rewards)."""
+    from .pipeline import train
+
+    profile = announce_profile(args)
     priming = {"on": True, "off": False, "auto": None}[args.sft_priming]
     result = train(args.task, profile, steps=args.steps, output_dir=args.output_dir, resume=not args.fresh,
                    reward=args.reward, sft_priming=priming, eval_size=args.eval_size, save_steps=args.save_steps,
