@@ -9,9 +9,10 @@ returns rows with exactly that schema plus an ``id``, so one evaluation loop ser
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from pathlib import Path
+
+from ..jsonl import read_jsonl  # noqa: F401  (re-exported: the evaluation data readers use it)
 
 GSM8K_HUB_ID = "openai/gsm8k"
 GSM8K_CONFIG = "main"
@@ -32,19 +33,6 @@ def check_rows(rows: Iterable[dict], source: str = "data") -> list[dict]:
     if not out:
         raise ValueError(f"{source}: no rows")
     return out
-
-
-def read_jsonl(path: str | Path) -> list[dict]:
-    path = Path(path)
-    rows = []
-    with path.open() as f:
-        for n, line in enumerate(f, 1):
-            if line.strip():
-                try:
-                    rows.append(json.loads(line))
-                except json.JSONDecodeError as err:
-                    raise ValueError(f"{path}:{n}: not JSON ({err.msg})") from None
-    return rows
 
 
 def load_gsm8k(split: str = "test", path: str | Path | None = None, limit: int | None = None) -> list[dict]:

@@ -17,12 +17,12 @@ Nothing here imports torch, transformers or datasets.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..hardware import Profile
+from ..jsonl import read_jsonl  # noqa: F401  (re-exported for the task loaders)
 from ..paths import data_dir
 from ..train.tasks import Task, TaskData
 
@@ -171,19 +171,6 @@ class CourseTask(Task):
             lines.append(f"  rewards '{set_name}'{mark}: " + " + ".join(f"{x:g} x {n}" for x, n in zip(w, names)))
         lines.append(f"  metric: {self.metric}")
         return "\n".join(lines)
-
-
-def read_jsonl(path: str | Path) -> list[dict]:
-    path = Path(path)
-    rows = []
-    with path.open(encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            if line.strip():
-                try:
-                    rows.append(json.loads(line))
-                except json.JSONDecodeError as err:
-                    raise ValueError(f"{path}:{n}: not JSON ({err.msg})") from None
-    return rows
 
 
 def check_columns(rows: Sequence[dict], columns: Sequence[str], source: str) -> None:

@@ -38,22 +38,12 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from .. import chat_format as cf
+from ..tiny.tokenizer import ASSISTANT, CHAT_TEMPLATE, EOS, PAD, TAGS, UNK, USER  # noqa: F401
 
-PAD, EOS, UNK = "<pad>", "<eos>", "<unk>"
-USER, ASSISTANT = "<user>", "<assistant>"
-TAGS = [cf.REASONING_START, cf.REASONING_END, cf.ANSWER_START, cf.ANSWER_END, USER, ASSISTANT]
+# The same special tokens, tags and chat template as the GSM8K tiny model's word-level tokenizer.
 CHARACTERS = [chr(c) for c in range(32, 127)] + ["\n", "\t"]
 # Tags first (so "<think>" is one token), then any single character, newlines included.
 SPLIT_PATTERN = "|".join([*(t.replace("/", "\\/") for t in TAGS), "[\\s\\S]"])
-CHAT_TEMPLATE = (
-    "{%- for message in messages -%}"
-    "{%- if message['role'] == 'user' -%}{{ '" + USER + " ' + message['content'] + '\\n' }}"
-    "{%- elif message['role'] == 'assistant' -%}{{ '" + ASSISTANT + "\\n' + message['content'] + eos_token }}"
-    "{%- endif -%}"
-    "{%- endfor -%}"
-    "{%- if add_generation_prompt -%}{{ '" + ASSISTANT + "\\n' }}{%- endif -%}"
-)
 VERSION = "1"  # bump when the tokenizer, model or warm start changes (old caches stop matching)
 
 

@@ -16,11 +16,11 @@ the same ``(n, seed, levels)`` gives the same list on every machine.
 
 from __future__ import annotations
 
-import json
 import random
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
+from ..jsonl import read_jsonl, write_jsonl  # noqa: F401  (re-exported: the build writes the splits)
 from ..paths import data_dir
 
 MAX_NUMBER = 255
@@ -317,20 +317,6 @@ def make_splits(sizes: dict[str, int] | None = None) -> dict[str, list[dict]]:
     train = generate_problems(sizes["train"], SPLIT_SEEDS["train"])
     test = generate_problems(sizes["test"], SPLIT_SEEDS["test"], exclude=(p["question"] for p in train))
     return {"train": train, "test": test}
-
-
-def write_jsonl(rows: Iterable[dict], path: str | Path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w") as f:
-        for row in rows:
-            f.write(json.dumps(row, sort_keys=True) + "\n")
-    return path
-
-
-def read_jsonl(path: str | Path) -> list[dict]:
-    with Path(path).open() as f:
-        return [json.loads(line) for line in f if line.strip()]
 
 
 def split_path(split: str) -> Path:

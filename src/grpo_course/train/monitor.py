@@ -25,6 +25,8 @@ from pathlib import Path
 
 from transformers import TrainerCallback
 
+from ..jsonl import read_jsonl as _read_jsonl
+
 # TRL 1.14's logged names (reference trl.md section 5), the ones the panel and the health check read.
 REWARD = "reward"
 ZERO_STD = "frac_reward_zero_std"
@@ -175,10 +177,8 @@ def groups_from_trainer(trainer, step: int, max_groups: int | None = None) -> li
 
 
 def read_jsonl(path: str | Path) -> list[dict]:
-    path = Path(path)
-    if not path.is_file():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    """A run log's rows; ``[]`` before the first row is written."""
+    return _read_jsonl(path, missing_ok=True)
 
 
 # ---- the panel -----------------------------------------------------------------------------------------
