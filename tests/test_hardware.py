@@ -52,6 +52,15 @@ def test_profiles_change_sizes_not_logic():
         assert (p.per_device_train_batch_size * p.gradient_accumulation_steps) % p.num_generations == 0
 
 
+def test_cpu_tiny_profile_shows_what_the_tiny_recipe_runs():
+    """`grpo-course train` prints the profile before training; on cpu-tiny the tiny recipe's steps and
+    group size are what run, so the profile must not print others."""
+    from grpo_course.tiny.recipe import TINY_GRPO
+
+    tiny = hardware.PROFILES["cpu-tiny"]
+    assert (tiny.max_steps, tiny.num_generations) == (TINY_GRPO["max_steps"], TINY_GRPO["num_generations"])
+
+
 def test_env_override(monkeypatch):
     monkeypatch.setenv(hardware.PROFILE_ENV_VAR, "l4")
     profile, reason = hardware.current_profile()
