@@ -328,6 +328,20 @@ def test_every_published_data_point_is_compared_or_says_why_not():
     assert "ESTIMATE" in table and table.count("\n") >= 2 * len(rows)
 
 
+@pytest.mark.parametrize("key, profile", [("t4-util-limit", "t4"), ("l4-util-limit", "l4")])
+def test_utilisation_limits_are_estimated_with_vllm_on_both_gpus(key, profile):
+    """The standby comment's "T4 ... 0.85", "L4 ... 0.89 but not 0.9": the estimate is the largest utilisation
+    whose plan fits, so one step higher must not fit (the t4 profile generates with transformers, where
+    the utilisation would be ignored and everything up to 0.99 would "fit")."""
+    by_key = {c.point.key: c for c in compare_published()}
+    best = by_key[key].estimate
+    assert 0.5 < best < 0.99
+    over = plan_memory("llama-3.2-1b", profile, generation_backend="vllm", gpu_memory_utilization=best + 0.01,
+                       quantization="none" if profile == "t4" else None, dtype="float16" if profile == "t4" else None)
+    assert not over.fits
+    assert abs(by_key[key].error_pct) < 20
+
+
 def test_the_blogs_logit_arithmetic_is_reproduced():
     """unsloth.ai/blog/grpo: 2 x 2 bytes x 8 x 20K x 128256 = 78.3GB; Unsloth 9.8GB (one at a time)."""
     by_key = {c.point.key: c for c in compare_published()}

@@ -66,11 +66,15 @@ def _vllm_run(model, gpu, util, quantization, dtype, **kw):
                        quantization=quantization, dtype=dtype, **kw)
 
 
-def _largest_util_that_fits(profile: str, model: str) -> float:
+def _largest_util_that_fits(profile: str, model: str, **kw) -> float:
+    """The largest vLLM ``gpu_memory_utilization`` (0.50 .. 0.99) whose plan still fits; 0 if none does.
+
+    Always plans with vLLM: a profile that generates with transformers (t4) would otherwise ignore
+    the utilisation and every value would "fit"."""
     best = 0.0
     for k in range(50, 100):
         u = k / 100
-        if plan_memory(model, profile, gpu_memory_utilization=u).fits:
+        if plan_memory(model, profile, generation_backend="vllm", gpu_memory_utilization=u, **kw).fits:
             best = u
     return best
 
@@ -125,6 +129,12 @@ DATA_POINTS: list[DataPoint] = [
               "largest gpu_memory_utilization that works on an L4", 0.89, "fraction", "measured",
               lambda: _largest_util_that_fits("l4", "llama-3.2-1b"),
               "the course's l4 profile (Llama-3.2-1B FP8, G=8, 256+1024 tokens); the comment's model is not stated"),
+    DataPoint("t4-util-limit", "unsloth_zoo standby code comment (§6)",
+              "If T4 ie 15GB, we use 0.85 since it'll rarely OOM",
+              "largest gpu_memory_utilization that works on a T4", 0.85, "fraction", "measured",
+              lambda: _largest_util_that_fits("t4", "llama-3.2-1b", quantization="none", dtype="float16"),
+              "the course's t4 model (Llama-3.2-1B, fp16, G=8, 256+1024 tokens) generating with vLLM under standby; "
+              "the comment's model is not stated and 0.85 is a safe choice, not a measured maximum"),
     # --- Llama3.1_(8B)-GRPO on a T4 (saved run, §3) ---
     DataPoint("t4-8b-weights", "Llama3.1_(8B)-GRPO.ipynb saved T4 run (§3)", "Loading model weights took 5.5976 GB",
               "base weights, Llama-3.1-8B 4-bit", 5.5976, "GiB", "measured",
@@ -219,6 +229,18 @@ DATA_POINTS: list[DataPoint] = [
                                   gpu_memory_utilization=0.6, num_generations=6, max_prompt_length=256,
                                   max_completion_length=200, micro_batch=6, r=16, targets="all-linear").peak_gib,
               "the Feb-2025 Llama 8B notebook: 4-bit, utilisation 0.6, G=6, 256+200 tokens; limit = T4's 14.74 GiB"),
+    DataPoint("r1-blog-15b-15gb", "R1-reasoning blog (§7)",
+              "With 15GB VRAM ... any model up to 15B parameters like ... Phi-4 (14B), Mistral (7B) or Qwen2.5 (7B)",
+              "peak of a GRPO step", 14.74, "GiB", "claim: fits in", None, "",
+              not_estimated="Phi-4, Mistral 7B and Qwen2.5-7B are not among the shipped architectures "
+                            "(the Llama 3.1 8B of the same sentence is the r1-blog-8b-15gb row)"),
+    DataPoint("gpt-oss-20b-t4", "third-party summary of the gpt-oss RL docs (§7)",
+              "gpt-oss-20b GRPO on 15GB VRAM (T4)", "peak of a GRPO step", 14.74, "GiB", "claim: fits in", None, "",
+              not_estimated="gpt-oss is a mixture of experts, which the planner does not model"),
+    DataPoint("tutorial-params-vram", "Unsloth tutorial page (§7)",
+              "model parameters = amount of VRAM you will need ... free 16GB ... any model up to 16B",
+              "peak of a GRPO step", 14.74, "GiB", "claim: fits in", None, "",
+              not_estimated="a rule of thumb with no model, quantization or lengths given"),
     DataPoint("r1-blog-7gb-minimum", "R1-reasoning blog (§7)", "Minimum requirement: Just 7GB VRAM",
               "peak of a GRPO step", 7.0, "GiB", "claim: fits in", None, "",
               not_estimated="no model or settings given"),
