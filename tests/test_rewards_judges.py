@@ -670,6 +670,23 @@ def test_per_judge_concurrency_cap():
         assert srv.count() == 6 and 1 <= srv.max_in_flight <= 2
 
 
+def test_fake_server_counts_a_request_out_when_its_reply_leaves(monkeypatch):
+    """The caps above are read from ``max_in_flight``: a handler thread descheduled right after writing
+    its reply (a loaded CI box) must not still count when the client's next request arrives."""
+    real_send = FakeJudgeServer._send
+
+    def preempted_after_reply(self, h, *args, **kwargs):
+        real_send(self, h, *args, **kwargs)
+        time.sleep(0.5)
+
+    monkeypatch.setattr(FakeJudgeServer, "_send", preempted_after_reply)
+    with FakeJudgeServer() as srv:
+        judge = srv.judges(["openai"], retry=FAST)[0]
+        for _ in range(2):  # one after the other, each on a new connection (a new handler thread)
+            assert complete(judge).attempts == 1
+        assert srv.count() == 2 and srv.max_in_flight == 1
+
+
 # ---- cache -----------------------------------------------------------------------------------------------------------------------
 
 

@@ -223,7 +223,8 @@ class RecordedRequest:
 
 class FakeJudgeServer:
     """Three judge APIs on one local port. Use as a context manager; every request is recorded in
-    ``requests``; ``max_in_flight`` is the highest number of requests handled at once. At most
+    ``requests``; ``max_in_flight`` is the highest number of requests handled at once (a request counts from
+    when its body is read until its reply is written, so a client's cap bounds it exactly). At most
     ``max_requests`` requests are answered normally (then 503), so a runaway retry loop cannot hang a test."""
 
     def __init__(
@@ -361,6 +362,7 @@ class FakeJudgeServer:
         if rec is not None:
             # recorded before the reply leaves, so a client never sees the reply before the record
             rec.status, rec.ended = status, time.monotonic()
+            self._leave(h)  # and no longer in flight: the client may send its next request at once
         try:
             h.send_response(status)
             h.send_header("content-type", "text/html" if raw is not None else "application/json")
@@ -391,6 +393,7 @@ class FakeJudgeServer:
         raw_body = h.rfile.read(length) if length else b""
         with self._lock:
             self._in_flight += 1
+            h.in_flight = True
             self.max_in_flight = max(self.max_in_flight, self._in_flight)
             over = len(self.requests) >= self.max_requests
             fault = None
@@ -406,7 +409,14 @@ class FakeJudgeServer:
             rec.status = self._respond(h, provider, url_model, split.query, raw_body, fault, over, rec)
         finally:
             rec.ended = rec.ended or time.monotonic()
-            with self._lock:
+            self._leave(h)  # no reply sent (a dropped connection, a hang the client gave up on)
+            h.recorded_request = None  # a later request on this connection gets its own record
+
+    def _leave(self, h) -> None:
+        """Count a request out of ``_in_flight`` once, when its reply leaves or its handler ends."""
+        with self._lock:
+            if getattr(h, "in_flight", False):
+                h.in_flight = False
                 self._in_flight -= 1
 
     def _error(self, provider: str, status: int, message: str, kind: str) -> dict:
