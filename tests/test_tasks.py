@@ -328,6 +328,44 @@ def test_legal_cost_plan_and_hard_cap(panel):
         broke.close()
 
 
+def test_legal_judge_limits_are_split_over_the_processes_of_a_launch(monkeypatch, capsys):
+    """Under `accelerate launch` every rank holds its own panel: each gets 1/N of the budget and the
+    concurrency, so the launch as a whole keeps the printed hard cap; the plan counts all ranks'
+    completions and is printed by rank 0 only."""
+    from types import SimpleNamespace
+
+    from grpo_course.tasks.runner import reward_context
+
+    four = {"WORLD_SIZE": "4", "RANK": "0", "LOCAL_RANK": "0", "LOCAL_WORLD_SIZE": "4"}
+    one = legal_qa.panel_for(CPU, "offline", 2.0, env={})
+    split = legal_qa.panel_for(CPU, "offline", 2.0, env=four)
+    try:
+        assert (one.processes, one.reward.budget_usd, one.reward.max_concurrency) == (1, 2.0, 8)
+        assert (split.processes, split.reward.budget_usd, split.reward.max_concurrency) == (4, 0.5, 2)
+        assert split.budget_usd == one.budget_usd == 2.0
+        assert "split over 4 processes: $0.50" in split.plan(steps=10, completions_per_step=32)
+        assert "split over" not in one.plan(steps=10, completions_per_step=8)
+    finally:
+        one.close()
+        split.close()
+    many = legal_qa.panel_for(CPU, "offline", None, env={"WORLD_SIZE": "16"})  # more ranks than the cap
+    assert (many.reward.max_concurrency, many.budget_usd) == (1, None)
+    many.close()
+
+    settings = {k: SimpleNamespace(value=v) for k, v in (("per_device_train_batch_size", 8),
+                ("gradient_accumulation_steps", 2), ("max_steps", 5), ("max_completion_length", 100))}
+    for rank in ("0", "1"):
+        for k, v in {**four, "RANK": rank, "LOCAL_RANK": rank}.items():
+            monkeypatch.setenv(k, v)
+        with reward_context(get_task("legal-qa"), CPU, settings, "offline", 2.0) as panel:
+            assert panel.reward.budget_usd == 0.5 and panel is legal_qa.active_panel()
+        out = capsys.readouterr().out
+        if rank == "0":  # 8 x 2 completions on each of 4 ranks per step, all judged
+            assert "(64 completions x 2 judges" in out and "hard budget cap: $2.00" in out
+        else:
+            assert out == ""
+
+
 # ---- the tiny CPU models ----------------------------------------------------------------------------
 
 

@@ -146,10 +146,17 @@ class JudgePanel:
     reward: object  # JudgeReward
     kind: str  # "offline fake servers" or "API"
     server: object | None = None  # FakeJudgeServer
+    processes: int = 1  # processes of the launch; each holds one panel with 1/processes of the limits
 
     @property
     def judges(self) -> list:
         return list(self.reward.judges)
+
+    @property
+    def budget_usd(self) -> float | None:
+        """The run's hard cap over all processes (each process's reward holds its share)."""
+        cap = self.reward.budget_usd
+        return None if cap is None else cap * self.processes
 
     def close(self) -> None:
         if self.server is not None:
@@ -164,17 +171,21 @@ class JudgePanel:
 
     def plan(self, steps: int, completions_per_step: int, prompt_tokens: int = 300,
              completion_tokens: int = 400) -> str:
-        """The cost plan printed before training: per step, for the run, and the hard cap."""
+        """The cost plan printed before training: per step, for the run, and the hard cap.
+        ``completions_per_step``: completions judged per step over all processes of the launch."""
         per = self.step_cost(completions_per_step, prompt_tokens, completion_tokens)
         total = per["total"] * steps
-        cap = self.reward.budget_usd
+        cap = self.budget_usd
         names = ", ".join(f"{j.name} ({j.model})" for j in self.judges)
+        split = (f" (split over {self.processes} processes: ${self.reward.budget_usd:.2f} and at most "
+                 f"{self.reward.max_concurrency} requests in flight each)" if self.processes > 1 and cap is not None
+                 else "")
         lines = [f"judges: {names} via {self.kind}",
                  f"planned judge cost: ${per['total']:.4f} per step ({completions_per_step} completions x "
                  f"{len(self.judges)} judges, <= {prompt_tokens} prompt + {completion_tokens} completion tokens "
                  f"each) x {steps} steps = ${total:.2f}",
                  "hard budget cap: " + ("none (budget_usd=None)" if cap is None else
-                                        f"${cap:.2f}: calls that could cross it are not made; their "
+                                        f"${cap:.2f}{split}: calls that could cross it are not made; their "
                                         "completions get reward None")]
         if cap is not None and total > cap:
             lines.append(f"WARNING: the plan (${total:.2f}) exceeds the cap; judging stops after about "
@@ -212,12 +223,27 @@ def api_panel(budget_usd: float | None = DEFAULT_BUDGET_USD, judges: Sequence | 
     return JudgePanel(reward, "API")
 
 
-def panel_for(profile: Profile, judges: str = "auto", budget_usd: float | None = DEFAULT_BUDGET_USD) -> JudgePanel:
-    """``judges``: ``"auto"`` (offline on CPU, the APIs on a GPU), ``"offline"`` or ``"api"``."""
+DEFAULT_CONCURRENCY = 8  # judge requests in flight over the whole launch (JudgeReward's own default)
+
+
+def panel_for(profile: Profile, judges: str = "auto", budget_usd: float | None = DEFAULT_BUDGET_USD,
+              max_concurrency: int = DEFAULT_CONCURRENCY, env=None) -> JudgePanel:
+    """``judges``: ``"auto"`` (offline on CPU, the APIs on a GPU), ``"offline"`` or ``"api"``.
+
+    ``budget_usd`` and ``max_concurrency`` are for the whole launch: under ``accelerate launch`` every
+    process scores its own completions with its own panel, so each gets ``1/processes`` of both
+    (:func:`grpo_course.scale_out.judge_share`; ``env``: the launcher's variables, default ``os.environ``)."""
+    from ..scale_out import dist_info, judge_share
+
     if judges not in ("auto", "offline", "api"):
         raise ValueError("judges must be 'auto', 'offline' or 'api'")
+    processes = dist_info(env).world_size
+    share = judge_share(max(int(max_concurrency), processes), budget_usd, env=env)
     offline = judges == "offline" or (judges == "auto" and profile.device == "cpu")
-    return offline_panel(budget_usd) if offline else api_panel(budget_usd)
+    make = offline_panel if offline else api_panel
+    panel = make(share.budget_usd, max_concurrency=share.max_concurrency)
+    panel.processes = processes
+    return panel
 
 
 _STACK: list[JudgePanel] = []

@@ -60,17 +60,25 @@ def reward_context(task: CourseTask, profile: Profile, settings: dict, judges: s
     if task.name != "legal-qa":
         yield None
         return
+    from ..scale_out import is_main_process
     from . import legal_qa
 
-    panel = legal_qa.panel_for(profile, judges, budget_usd)
+    panel = legal_qa.panel_for(profile, judges, budget_usd)  # this process's share of the budget and concurrency
+    if not is_main_process():  # one plan for the launch, not one per process
+        say = _silent
     try:
-        per_step = settings["per_device_train_batch_size"].value * settings["gradient_accumulation_steps"].value
+        per_step = (settings["per_device_train_batch_size"].value * settings["gradient_accumulation_steps"].value
+                    * panel.processes)
         say(panel.plan(settings["max_steps"].value, per_step, prompt_tokens=profile.max_prompt_length,
                        completion_tokens=settings["max_completion_length"].value))
         with legal_qa.use_panel(panel):
             yield panel
     finally:
         panel.close()
+
+
+def _silent(*args, **kwargs) -> None:
+    return None
 
 
 def train(task="gsm8k", profile: Profile | str | None = None, steps: int | None = None,
