@@ -5,6 +5,7 @@ Each table row is a real-looking completion and the verdict we want; the rows th
 decision (how a hedge or two answer tags score) say so in a comment.
 """
 
+import math
 import subprocess
 import sys
 import threading
@@ -563,6 +564,23 @@ def test_registry_names_and_ranges():
         get_reward("no_such_reward")
     with pytest.raises(TypeError):
         get_reward("tag", judges=[])
+
+
+def test_every_registered_reward_documents_its_range():
+    """Every course reward (and every reward a course factory builds) carries ``reward_range``, so the
+    property tests and a training config can read the range instead of trusting a docstring."""
+    from grpo_course.rewards import registry
+    from grpo_course.rewards.code import make_code_reward
+    from grpo_course.rewards.judge_clients import claude, gemini
+
+    built = {"legal_judge": {"judges": [claude(api_key="x"), gemini(api_key="y")], "cache_dir": None}}
+    for name in list_rewards():
+        factory = registry.REWARDS.entry(name).factory
+        fn = get_reward(name, **built[name]) if factory else get_reward(name)
+        lo, hi = fn.reward_range
+        assert math.isfinite(lo) and math.isfinite(hi) and lo < hi, name
+    for mode in ("fraction", "all"):
+        assert make_code_reward(mode).reward_range == (0.0, 1.0)
 
 
 def test_register_reward_adds_a_learner_reward_without_shadowing_the_course_ones():

@@ -146,6 +146,9 @@ def _score(completions, tests, entry_point, kwargs, mode: str, timeout: float,
         return [None] * n
 
 
+REWARD_RANGE = (0.0, 1.0)  # every code reward: a fraction of asserts, or 0/1; None = not scorable
+
+
 def code_pass_fraction_reward(completions, tests=None, entry_point=None, **kwargs) -> list[float | None]:
     """Fraction of the tests' assert statements that pass (range 0..1; ``None`` = no usable
     tests or no sandbox). HumanEval-style ``check(candidate)`` counts each assert inside it;
@@ -169,11 +172,17 @@ def make_code_reward(mode: str = "fraction", timeout: float = DEFAULT_TIMEOUT, s
         return _score(completions, tests, entry_point, kwargs, mode, float(timeout), sandbox)
 
     code_reward.__name__ = f"code_{'pass_fraction' if mode == 'fraction' else 'all_pass'}_reward"
+    code_reward.reward_range = REWARD_RANGE
     return code_reward
+
+
+code_pass_fraction_reward.reward_range = REWARD_RANGE
+code_all_pass_reward.reward_range = REWARD_RANGE
 
 
 __all__ = [
     "DEFAULT_TIMEOUT",
+    "REWARD_RANGE",
     "IsolationConfig",
     "Sandbox",
     "TestResult",
