@@ -486,6 +486,33 @@ def test_scaled_adapter_is_weight_interpolation(tokenizer, base_model):
             pass
 
 
+def test_adapter_saved_inside_scaled_adapter_is_the_interpolated_one(tokenizer, base_model, tmp_path):
+    """On vLLM profiles the adapter reaches the engine as saved files (Unsloth's save_lora: the lora_A /
+    lora_B tensors of model.state_dict() plus the adapter config; tests/test_gpu_contracts.py checks
+    that). The interpolation must survive that trip, or the GPU would score the plain checkpoint."""
+    import copy
+
+    import torch
+    from peft import PeftModel
+
+    from grpo_course.evaluate.interpolate import scaled_adapter
+
+    peft_model = _lora(base_model, random_b=True)
+    with torch.no_grad():
+        for name, p in peft_model.named_parameters():
+            if "lora_B" in name:
+                p.mul_(20)
+    full = _logits(peft_model, tokenizer)
+    with scaled_adapter(peft_model, 0.3):
+        scaled = _logits(peft_model, tokenizer)
+        lora = {k: v for k, v in peft_model.state_dict().items() if ".lora_A." in k or ".lora_B." in k}
+        peft_model.save_pretrained(str(tmp_path), state_dict=lora)
+    reloaded = PeftModel.from_pretrained(copy.deepcopy(base_model), str(tmp_path)).eval()
+    assert torch.allclose(_logits(reloaded, tokenizer), scaled, atol=1e-5)
+    assert not torch.allclose(scaled, full, atol=1e-3)
+    assert torch.allclose(_logits(peft_model, tokenizer), full, atol=1e-6)  # restored after the block
+
+
 # ---------------------------------------------------------------------------------------------
 # The loop, the tables, saving, comparing
 # ---------------------------------------------------------------------------------------------
@@ -685,18 +712,19 @@ def test_gpu_path_repeats_prompts_and_never_fixes_the_sampling_seed(tokenizer, m
     calls = []
 
     def fake_generate(model, tok, prompts, **kwargs):
-        inspect.signature(gpu.generate).bind(model, tok, prompts, **kwargs)  # the real function accepts these
+        inspect.signature(gpu.generate_detailed).bind(model, tok, prompts, **kwargs)  # the real one accepts these
         calls.append((len(prompts), kwargs))
-        return [f"<think>\n{i}\n</think>\n<answer>{i}</answer>" + " 1" * (60 if i == 0 else 0)
+        return [(f"<think>\n{i}\n</think>\n<answer>{i}</answer>", 20 if i == 0 else 9 + i, i == 0)
                 for i in range(len(prompts))]
 
-    monkeypatch.setattr(gpu, "generate", fake_generate)
+    monkeypatch.setattr(gpu, "generate_detailed", fake_generate)
     out = generate_samples(object(), tokenizer, PROMPTS[:3], Decoding(20, temperature=1.0, n=4, batch_size=2),
                            profile=get_profile("l4"), progress=False)
     assert [len(g) for g in out] == [4, 4, 4]
     assert [n for n, _ in calls] == [8, 4]  # 2 prompts x 4, then 1 prompt x 4
     assert all(kw["seed"] is None and kw["temperature"] == 1.0 and kw["max_new_tokens"] == 20 for _, kw in calls)
-    assert out[0][0].truncated and not out[0][1].truncated  # token count of the text against the limit
+    # the generator's own token count and cut are kept (vLLM: token_ids, finish_reason), not re-derived
+    assert out[0][0].truncated and out[0][0].n_tokens == 20 and not out[0][1].truncated and out[0][1].n_tokens == 10
     calls.clear()
     generate_samples(object(), tokenizer, PROMPTS[:2], Decoding(20), profile=get_profile("t4"), progress=False)
     assert calls[0][1]["seed"] == 0 and calls[0][1]["temperature"] == 0.0

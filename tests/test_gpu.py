@@ -215,3 +215,70 @@ def test_generate_picks_the_backend_from_the_model():
         vllm_engine = object()
 
     assert gpu.uses_vllm_engine(HasEngine()) and not gpu.uses_vllm_engine(object())
+
+
+# ---- generation: token counts and truncation come from the generator --------------------------------
+
+
+def _tiny(eos_bias: float):
+    """The course's tiny tokenizer and a small random Llama whose end-of-sequence logit is shifted:
+    +1e4 stops at once, -1e4 never stops."""
+    import torch
+    from transformers import AutoTokenizer
+
+    from grpo_course.paths import data_dir
+    from grpo_course.tiny.model import TinyModelSettings, make_model
+
+    tokenizer = AutoTokenizer.from_pretrained(str(data_dir() / "tiny" / "sft"))
+    model = make_model(tokenizer, TinyModelSettings(hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                                                    num_attention_heads=2), seed=0).eval()
+    shift = torch.zeros(model.config.vocab_size)
+    shift[tokenizer.eos_token_id] = eos_bias
+    model.lm_head.register_forward_hook(lambda module, inputs, output: output + shift)
+    return model, tokenizer
+
+
+PROMPTS = ["What is 2 + 3?", "Ava has 4 apples and eats 1. How many are left?"]
+
+
+def test_transformers_path_counts_tokens_to_the_end_and_flags_the_cut():
+    """The T4 path (no vLLM engine: transformers' generate) run on a CPU model: one completion per prompt,
+    the count includes the end-of-sequence token, and only a completion that hit the limit is 'cut'."""
+    model, tokenizer = _tiny(eos_bias=-1e4)
+    cut = gpu.generate_detailed(model, tokenizer, PROMPTS, max_new_tokens=5, batch_size=1)
+    assert [(n, c) for _, n, c in cut] == [(5, True), (5, True)]
+    assert gpu.generate(model, tokenizer, PROMPTS, max_new_tokens=5) == [t for t, _, _ in cut]
+    model, tokenizer = _tiny(eos_bias=1e4)
+    stops = gpu.generate_detailed(model, tokenizer, PROMPTS, max_new_tokens=5)
+    assert stops == [("", 1, False), ("", 1, False)]
+
+
+def test_vllm_path_reads_token_ids_and_finish_reason(monkeypatch):
+    """vLLM profiles: the count is len(token_ids) and the cut is finish_reason == 'length' (vLLM's own
+    record; field names checked against vLLM 0.19.1 in test_gpu_contracts.py), whatever the text says."""
+    import types
+
+    _, tokenizer = _tiny(eos_bias=0.0)
+    seen = {}
+
+    class SamplingParams:
+        def __init__(self, **kwargs):
+            seen["params"] = kwargs
+
+    monkeypatch.setitem(sys.modules, "vllm", types.SimpleNamespace(SamplingParams=SamplingParams))
+
+    def completion(text, n, reason):
+        return types.SimpleNamespace(outputs=[types.SimpleNamespace(text=text, token_ids=list(range(n)),
+                                                                    finish_reason=reason)])
+
+    class EngineModel:
+        vllm_engine = object()
+
+        def fast_generate(self, prompts, **kwargs):
+            seen["prompts"], seen["kwargs"] = prompts, kwargs
+            return [completion("short", 3, "stop"), completion("short too", 2, "length")]
+
+    out = gpu.generate_detailed(EngineModel(), tokenizer, PROMPTS, max_new_tokens=8, use_adapter=False)
+    assert out == [("short", 3, False), ("short too", 2, True)]
+    assert seen["kwargs"]["lora_request"] is None and seen["params"]["max_tokens"] == 8
+    assert all(list(p) == ["prompt_token_ids"] for p in seen["prompts"])

@@ -3,9 +3,10 @@
 * CPU (and any non-vLLM model): transformers' ``generate`` on batches of prompts, **left-padded** (a
   decoder continues from the last position, so padding must go on the left), the prompt tokenized
   exactly as GRPOTrainer does (chat template plus generation prompt), ``num_return_sequences=n``.
-* GPU profiles: :func:`grpo_course.gpu.generate` (vLLM's ``fast_generate`` on L4/large, Unsloth's HF
-  path on T4), with each prompt repeated ``n`` times and no fixed sampling seed (a fixed per-request
-  seed would make the ``n`` copies identical).
+* GPU profiles: :func:`grpo_course.gpu.generate_detailed` (vLLM's ``fast_generate`` on L4/large,
+  Unsloth's HF path on T4), with each prompt repeated ``n`` times and no fixed sampling seed (a fixed
+  per-request seed would make the ``n`` copies identical); token counts and truncation come from the
+  generator itself (vLLM's ``token_ids`` and ``finish_reason``), not from re-tokenizing the text.
 
 Sampling draws from the model's full distribution at ``temperature`` (``top_p=1``, ``top_k=0``:
 no truncation of the tail), which is what pass@k assumes; ``temperature=0`` decodes greedily.
@@ -144,16 +145,12 @@ def _gpu_generate(model, tokenizer, prompts: Sequence[list[dict]], decoding: Dec
         for start in range(0, len(prompts), decoding.batch_size):
             chunk = list(prompts[start:start + decoding.batch_size])
             repeated = [p for p in chunk for _ in range(decoding.n)]
-            texts = gpu.generate(model, tokenizer, repeated, max_new_tokens=decoding.max_new_tokens,
-                                 temperature=decoding.temperature, use_adapter=use_adapter,
-                                 seed=decoding.seed if decoding.greedy else None,
-                                 adapter_dir=adapter_dir if use_adapter and has_adapter(model) else None)
+            done = gpu.generate_detailed(model, tokenizer, repeated, max_new_tokens=decoding.max_new_tokens,
+                                         temperature=decoding.temperature, use_adapter=use_adapter,
+                                         seed=decoding.seed if decoding.greedy else None,
+                                         adapter_dir=adapter_dir if use_adapter and has_adapter(model) else None)
             for i in range(len(chunk)):
-                group = []
-                for text in texts[i * decoding.n:(i + 1) * decoding.n]:
-                    n_tok = len(tokenizer(text, add_special_tokens=False)["input_ids"])
-                    group.append(Generated(text, n_tok, n_tok >= decoding.max_new_tokens))
-                out.append(group)
+                out.append([Generated(text, n_tok, cut) for text, n_tok, cut in done[i * decoding.n:(i + 1) * decoding.n]])
             bar.update(len(chunk))
     return out
 
