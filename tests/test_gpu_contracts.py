@@ -103,6 +103,22 @@ def test_fp8_on_l4_resolves_to_the_prequantized_block_checkpoint(src):
     assert "FLOAT_TO_FP8_BLOCK_MAPPER[lower_model_name]" in lookup and "UNSLOTH_HAS_FBGEMM" in lookup
 
 
+def test_fp8_refusal_we_quote_and_its_threshold(src):
+    """gpu.check_device_fits quotes Unsloth's refusal of FP8 below compute capability 8.9 (the T4 is 7.5),
+    and hardware's supports_fp8 uses the same threshold; notebook 04 states both as GPU-only facts."""
+    from grpo_course.hardware import DeviceInfo
+
+    code = ast.unparse(src.find("unsloth.models._utils", "verify_fp8_support_if_applicable"))
+    assert "major_version * 10 + minor_version < 89" in code
+    quoted = "FP8 quantization is only supported on L4 and higher"
+    assert quoted in code
+    with pytest.raises(gpu.GPUUnavailableError, match=quoted):
+        gpu.check_device_fits(PROFILES["l4"], DeviceInfo("Tesla T4", (7, 5), 15.0))
+    assert DeviceInfo("NVIDIA L4", (8, 9), 22.0).supports_fp8
+    assert not DeviceInfo("Tesla T4", (7, 5), 15.0).supports_fp8
+    assert not DeviceInfo("NVIDIA A100", (8, 0), 40.0).supports_fp8
+
+
 @pytest.mark.parametrize("profile", GPU_PROFILES)
 def test_get_peft_model_keywords(src, profile):
     """FastLanguageModel.get_peft_model(model, **kwargs) forwards to FastLlamaModel.get_peft_model."""
@@ -163,8 +179,12 @@ def test_fast_generate_is_vllms_llm_generate(src):
     assert params(generate).positional[:2] == ("self", "prompts")
     tokens_prompt = dataclass_fields(src, "vllm.inputs.llm", "TokensPrompt")
     assert "prompt_token_ids" in tokens_prompt
-    # we read outputs[0].text of each RequestOutput
-    assert "text" in dataclass_fields(src, "vllm.outputs", "CompletionOutput")
+    # we read outputs[0].text, .token_ids and .finish_reason of each RequestOutput (gpu._vllm_detail)
+    completion = dataclass_fields(src, "vllm.outputs", "CompletionOutput")
+    assert {"text", "token_ids", "finish_reason"} <= set(completion)
+    reasons = next(n.value for n in src.tree("vllm.v1.engine").body if isinstance(n, ast.Assign)
+                   and ast.unparse(n.targets[0]) == "FINISH_REASON_STRINGS")
+    assert "length" in ast.literal_eval(reasons)  # max_tokens used up: what gpu.py counts as cut
     assert reads_name(src.find("vllm.outputs", "RequestOutput.__init__"), "outputs")
 
 
@@ -371,3 +391,84 @@ def test_every_gpu_call_in_gpu_py_uses_a_checked_builder():
         allowed_literal = {"generate": {"input_ids", "attention_mask"}}.get(name, set())
         assert set(literal) <= allowed_literal, f"{ast.unparse(call)}: literal keywords {literal}"
     assert seen == set(GPU_CALLS), f"gpu.py no longer makes {set(GPU_CALLS) - seen}: update GPU_CALLS"
+
+
+# --------------------------------------------------------------------------- calls outside gpu.py
+
+# Calls into peft / transformers objects that grpo_course.train and grpo_course.evaluate make on the GPU
+# path too (on an Unsloth model), with the keywords each may pass; checked against the pins below.
+OUTSIDE_GPU_PY = {
+    "push_to_hub": {"token", "private"},  # train.pipeline._push: model and tokenizer, repo id positional
+    "load_peft_weights": set(),  # evaluate.checkpoints.load_adapter_weights (eval on GPU, checkpoint choice)
+    "set_peft_model_state_dict": {"adapter_name"},
+    "disable_adapter": set(),  # "before" = the adapter switched off (T4 generates through transformers)
+}
+
+
+def _calls_in_train_and_evaluate():
+    found: dict[str, list[ast.Call]] = {}
+    for folder in ("train", "evaluate"):
+        for path in sorted((REPO_ROOT / "src" / "grpo_course" / folder).glob("*.py")):
+            for call in (n for n in ast.walk(ast.parse(path.read_text())) if isinstance(n, ast.Call)):
+                name = call.func.attr if isinstance(call.func, ast.Attribute) else getattr(call.func, "id", None)
+                if name in OUTSIDE_GPU_PY:
+                    found.setdefault(name, []).append(call)
+    return found
+
+
+def test_calls_outside_gpu_py_pass_only_checked_keywords():
+    found = _calls_in_train_and_evaluate()
+    assert set(found) == set(OUTSIDE_GPU_PY), f"no longer called: {set(OUTSIDE_GPU_PY) - set(found)}"
+    for name, calls in found.items():
+        for call in calls:
+            assert all(k.arg is not None for k in call.keywords), f"{ast.unparse(call)}: **kwargs are not checked"
+            assert call_keywords(call) <= OUTSIDE_GPU_PY[name], f"{ast.unparse(call)}: update OUTSIDE_GPU_PY"
+    assert all(len(c.args) == 1 for c in found["push_to_hub"])  # the repository id
+
+
+def test_push_to_hub_through_unsloths_wrapper(src):
+    """Unsloth replaces model.push_to_hub (and the tokenizer's) with a wrapper generated from the wrapped
+    method's signature that reads repo_id, token and private by name; the wrapped method is transformers'
+    PushToHubMixin.push_to_hub (peft's PeftModel inherits it and does not override it)."""
+    pushed = src.find("transformers.utils.hub", "PushToHubMixin.push_to_hub")
+    p = params(pushed)
+    assert p.positional[:2] == ("self", "repo_id")
+    assert OUTSIDE_GPU_PY["push_to_hub"] <= p.names
+    peft_model = src.find("peft.peft_model", "PeftModel")
+    assert "PushToHubMixin" in [ast.unparse(b) for b in peft_model.bases]
+    assert src.resolve_import("peft.peft_model", "PushToHubMixin")[1] == "PushToHubMixin"
+    assert any("from transformers.utils import PushToHubMixin" in ast.unparse(n)
+               for n in src.tree("peft.peft_model").body if isinstance(n, ast.ImportFrom))
+    for cls in ("PeftModel", "PeftModelForCausalLM"):
+        assert not any(isinstance(n, ast.FunctionDef) and n.name == "push_to_hub"
+                       for n in src.find("peft.peft_model", cls).body), cls
+    text = src.text("unsloth.save")  # the wrapper is an f-string template: read the source text
+    template = text[text.index("def patch_saving_functions"):].split("exec(push_to_hub_text", 1)[0]
+    assert "def unsloth_push_to_hub(self, {signature}:" in template
+    for key in ("repo_id", "token", "private"):
+        assert f'arguments["{key}"]' in template and key in p.names, key
+
+
+def test_peft_adapter_swap_and_switch(src):
+    """evaluate.checkpoints.load_adapter_weights: load_peft_weights(folder) then
+    set_peft_model_state_dict(model, weights, adapter_name=...), reading .unexpected_keys of the result;
+    disable_adapter() is a context manager on peft's PeftModel."""
+    load = src.find("peft.utils.save_and_load", "load_peft_weights")
+    assert params(load).positional[0] == "model_id"
+    setter = src.find("peft.utils.save_and_load", "set_peft_model_state_dict")
+    assert params(setter).positional[:3] == ("model", "peft_model_state_dict", "adapter_name")
+    assert "load_state_dict(peft_model_state_dict, strict=False" in ast.unparse(setter)  # -> unexpected_keys
+    exported = ast.unparse(src.tree("peft.utils"))
+    assert "load_peft_weights" in exported and "set_peft_model_state_dict" in exported
+    switch = src.find("peft.peft_model", "PeftModel.disable_adapter")
+    assert "contextmanager" in [ast.unparse(d) for d in switch.decorator_list]
+    assert params(switch).positional == ("self",)
+
+
+def test_unsloth_save_lora_sends_the_lora_tensors_not_peft_scaling(src):
+    """vLLM gets the adapter from the folder model.save_lora writes: the lora_A / lora_B tensors of
+    model.state_dict() plus the config. So evaluate.interpolate must scale B itself (a change to peft's
+    layer.scaling would not reach vLLM); tests/test_evaluate.py checks the saved adapter is the interpolated one."""
+    code = ast.unparse(src.find("unsloth_zoo.vllm_utils", "save_lora"))
+    assert "model.state_dict()" in code and ".lora_B." in code and "model.save_pretrained(" in code
+    assert "scaling" not in code

@@ -74,6 +74,39 @@ def test_gsm8k_gold_becomes_a_demonstration_in_the_course_format():
     assert tag_reward([demo], answer=[gold]) == [1.5]  # the demonstration earns the full tag reward
 
 
+def test_gsm8k_comes_from_the_hub_on_gpu_profiles_and_from_the_project_on_cpu(monkeypatch):
+    import datasets
+
+    from grpo_course.train.tasks import GSM8K_CONFIG, GSM8K_HUB_ID, load_gsm8k
+
+    calls = []
+    hub = {"train": [{"question": "q1", "answer": "1\n#### 1", "extra": 0}],
+           "test": [{"question": "q2", "answer": "2\n#### 2", "extra": 0}]}
+
+    def fake_load_dataset(*args, **kwargs):
+        calls.append((args, kwargs))
+        return hub
+
+    monkeypatch.setattr(datasets, "load_dataset", fake_load_dataset)
+    data = load_gsm8k(PROFILES["l4"])
+    assert calls == [((GSM8K_HUB_ID, GSM8K_CONFIG), {})] and (GSM8K_HUB_ID, GSM8K_CONFIG) == ("openai/gsm8k", "main")
+    assert data.train == [{"question": "q1", "answer": "1\n#### 1"}]  # only GSM8K's two columns
+    assert data.heldout == [{"question": "q2", "answer": "2\n#### 2"}]  # the test split is the held-out one
+    calls.clear()
+    local = load_gsm8k(PROFILES["cpu-tiny"])
+    assert not calls and local.train and local.heldout  # CPU: the project's problems, no hub
+    assert not {r["question"] for r in local.train} & {r["question"] for r in local.heldout}
+
+
+def test_sft_priming_is_on_by_default_on_gpu_profiles_only():
+    from grpo_course.train.pipeline import sft_priming_default
+
+    assert {name: sft_priming_default(p) for name, p in PROFILES.items()} == {
+        name: p.device != "cpu" for name, p in PROFILES.items()}
+    assert sft_priming_default(PROFILES["l4"]) and sft_priming_default(PROFILES["t4"])
+    assert not sft_priming_default(PROFILES["cpu-tiny"])
+
+
 def test_reward_sets_resolve_to_registry_names():
     from grpo_course.rewards import get_reward
 

@@ -59,6 +59,13 @@ def reward_names_for(task: Task, profile: Profile, reward: str | Sequence[str] |
     return task.reward_names(reward)
 
 
+def sft_priming_default(profile: Profile) -> bool:
+    """SFT format priming runs by default on GPU profiles (the seeds' "SFT cold start": without it GRPO
+    wastes samples on unparseable outputs); the tiny model was fine-tuned on the format when it was
+    built, so CPU profiles skip it."""
+    return profile.device != "cpu"
+
+
 def reward_functions(names: Sequence[str]) -> list:
     from ..rewards import get_reward
 
@@ -353,7 +360,7 @@ def _train(task, profile, steps, output_dir, resume, reward, *, sft_priming, sft
 
     priming = None
     if sft_priming is None:
-        sft_priming = profile.device != "cpu"
+        sft_priming = sft_priming_default(profile)
     if sft_priming and last is None:
         from .sft import DEFAULT_SFT_STEPS, prime_format
 
