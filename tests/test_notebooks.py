@@ -55,3 +55,26 @@ def test_notebook_opens_with_a_colab_badge(path):
     nb = json.loads(path.read_text())
     first_md = next(c for c in nb["cells"] if c["cell_type"] == "markdown")
     assert f"notebooks/{path.name}" in _source(first_md) and "colab" in _source(first_md).lower()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("task", ["code", "medcalc", "legal-qa"])
+def test_the_training_notebook_trains_any_task_by_changing_one_name(task, tmp_path, monkeypatch):
+    """Notebook 04 has one cell that chooses the task; with another name there, the unchanged notebook runs
+    top to bottom on cpu-tiny and trains that task's own model with its rewards (nbmake runs it as gsm8k)."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    monkeypatch.setenv("GRPO_COURSE_RUNS", str(tmp_path))
+    monkeypatch.setenv("GRPO_COURSE_PROFILE", "cpu-tiny")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    nb = nbformat.read(REPO_ROOT / "notebooks" / "04_grpo_training.ipynb", as_version=4)
+    chooser = [c for c in nb.cells if c.cell_type == "code" and re.search(r'^TASK = "gsm8k"', c.source, re.M)]
+    assert len(chooser) == 1, "notebook 04 must have exactly one task-choosing cell"
+    chooser[0].source = chooser[0].source.replace('TASK = "gsm8k"', f'TASK = "{task}"')
+    NotebookClient(nb, timeout=1200, kernel_name="python3",
+                   resources={"metadata": {"path": str(REPO_ROOT / "notebooks")}}).execute()
+    printed = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+    assert f"model data/tasks/{task}/tiny" in printed  # the task's own model, not the GSM8K tiny Llama
+    assert re.search(rf"task {re.escape(task)} on profile cpu-tiny: step (\d+)/\1", printed), printed[-3000:]
+    assert (tmp_path / f"{task}-cpu-tiny" / "final" / "adapter" / "adapter_config.json").is_file()

@@ -72,10 +72,27 @@ def reward_functions(names: Sequence[str]) -> list:
     return [get_reward(n) for n in names]
 
 
-def load_model(profile: Profile):
+def profile_for_task(task: Task | str, profile: Profile) -> Profile:
+    """The profile a task trains with: a course task beyond GSM8K brings its model, lengths and group size
+    (:meth:`grpo_course.tasks.CourseTask.profile_for`); GSM8K uses the profile as it is."""
+    task = get_task(task)
+    return task.profile_for(profile) if hasattr(task, "profile_for") else profile
+
+
+def load_model(profile: Profile, task: Task | str | None = None):
     """(model, tokenizer, peft_config): GPU models come back already LoRA-wrapped by Unsloth (peft_config
-    None); CPU models come back plain with the LoRA config for GRPOTrainer to apply."""
+    None); CPU models come back plain with the LoRA config for GRPOTrainer to apply. With ``task``, the
+    task's own model (on CPU a course task's tiny character model)."""
     from ..lora import lora_settings
+
+    if task is not None and hasattr(get_task(task), "profile_for"):
+        if profile.device == "cpu":
+            from ..lora import to_peft_config
+            from ..tasks.runner import cpu_model
+
+            model, tokenizer, _ = cpu_model(get_task(task), progress=False)
+            return model, tokenizer, to_peft_config(lora_settings(profile.name))
+        profile = profile_for_task(task, profile)
 
     settings = lora_settings(profile.name)
     if profile.device != "cpu":
