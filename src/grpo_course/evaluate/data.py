@@ -13,9 +13,8 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from ..jsonl import read_jsonl  # noqa: F401  (re-exported: the evaluation data readers use it)
+from ..train.tasks import GSM8K_CONFIG, GSM8K_HUB_ID  # one place for the hub id
 
-GSM8K_HUB_ID = "openai/gsm8k"
-GSM8K_CONFIG = "main"
 GSM8K_TEST_SIZE = 1319
 
 
