@@ -610,22 +610,22 @@ def test_register_reward_adds_a_learner_reward_without_shadowing_the_course_ones
     assert "short_answer_test" not in list_rewards()
 
 
+def _in_a_fresh_interpreter(code: str) -> None:
+    subprocess.run([sys.executable, "-c", "import sys, grpo_course.rewards as r; " + code], check=True)
+
+
 def test_legal_qa_judges_is_registered_before_its_task_module_is_imported():
-    code = (
-        "import sys, grpo_course.rewards as r; assert 'legal_qa_judges' in r.list_rewards(); "
-        "assert 'grpo_course.tasks.legal_qa' not in sys.modules; "
+    _in_a_fresh_interpreter(
+        "assert 'legal_qa_judges' in r.list_rewards(); assert 'grpo_course.tasks.legal_qa' not in sys.modules; "
         "f = r.get_reward('legal_qa_judges'); assert f.reward_range == (0.0, 1.0)"
     )
-    subprocess.run([sys.executable, "-c", code], check=True)
 
 
 def test_importing_rewards_is_light():
-    code = (
-        "import sys, grpo_course.rewards as r; r.list_rewards(); "
-        "heavy = [m for m in ('torch', 'sympy', 'math_verify', 'httpx', 'grpo_course.rewards.code', "
+    _in_a_fresh_interpreter(
+        "r.list_rewards(); heavy = [m for m in ('torch', 'sympy', 'math_verify', 'httpx', 'grpo_course.rewards.code', "
         "'grpo_course.rewards.judges', 'unsloth', 'vllm') if m in sys.modules]; print(heavy); assert not heavy"
     )
-    subprocess.run([sys.executable, "-c", code], check=True)
 
 
 def test_code_and_judge_names_load_lazily_from_the_package():

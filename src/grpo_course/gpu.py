@@ -436,16 +436,6 @@ def _vllm_generate(model, ids, max_new_tokens, temperature, use_adapter, seed, a
     return [_vllm_detail(o) for o in outputs]
 
 
-def _eos_ids(model, tokenizer) -> set[int]:
-    ids: set[int] = set()
-    for source in (getattr(getattr(model, "generation_config", None), "eos_token_id", None), tokenizer.eos_token_id):
-        if isinstance(source, int):
-            ids.add(source)
-        elif source is not None:
-            ids.update(int(x) for x in source)
-    return ids
-
-
 def _hf_generate(model, tokenizer, ids, max_new_tokens, temperature, use_adapter, seed, batch_size):
     import contextlib
 
@@ -454,7 +444,9 @@ def _hf_generate(model, tokenizer, ids, max_new_tokens, temperature, use_adapter
     if seed is not None:
         torch.manual_seed(seed)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    eos = _eos_ids(model, tokenizer)
+    from .evaluate.generation import eos_token_ids
+
+    eos = eos_token_ids(model, tokenizer)
     device = next(model.parameters()).device
     off = model.disable_adapter() if (not use_adapter and hasattr(model, "disable_adapter")) else None
     out: list[tuple[str, int, bool]] = []

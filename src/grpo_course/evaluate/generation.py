@@ -81,8 +81,9 @@ def _progress(total: int, desc: str, enabled: bool):
     return tqdm(total=total, desc=desc, unit="prompt", disable=not enabled, leave=False)
 
 
-def _eos_ids(model, tokenizer) -> set[int]:
-    ids = set()
+def eos_token_ids(model, tokenizer) -> set[int]:
+    """Every token id that ends a completion: the generation config's and the tokenizer's."""
+    ids: set[int] = set()
     for source in (getattr(getattr(model, "generation_config", None), "eos_token_id", None), tokenizer.eos_token_id):
         if isinstance(source, int):
             ids.add(source)
@@ -98,7 +99,7 @@ def _hf_generate(model, tokenizer, prompts: Sequence[list[dict]], decoding: Deco
     from ..train.tasks import prompt_token_ids
 
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    eos = _eos_ids(model, tokenizer)
+    eos = eos_token_ids(model, tokenizer)
     device = next(model.parameters()).device
     kwargs: dict = {"max_new_tokens": decoding.max_new_tokens, "pad_token_id": pad,
                     "eos_token_id": sorted(eos) or None, "num_return_sequences": decoding.n}
