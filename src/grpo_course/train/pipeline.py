@@ -72,11 +72,19 @@ def reward_functions(names: Sequence[str]) -> list:
     return [get_reward(n) for n in names]
 
 
+def _course_task(task: Task | str):
+    """The task if it is a course task beyond GSM8K (``grpo_course.tasks.CourseTask``), else None."""
+    from ..tasks.base import CourseTask
+
+    task = get_task(task)
+    return task if isinstance(task, CourseTask) else None
+
+
 def profile_for_task(task: Task | str, profile: Profile) -> Profile:
     """The profile a task trains with: a course task beyond GSM8K brings its model, lengths and group size
     (:meth:`grpo_course.tasks.CourseTask.profile_for`); GSM8K uses the profile as it is."""
-    task = get_task(task)
-    return task.profile_for(profile) if hasattr(task, "profile_for") else profile
+    course = _course_task(task)
+    return course.profile_for(profile) if course is not None else profile
 
 
 def load_model(profile: Profile, task: Task | str | None = None):
@@ -85,12 +93,13 @@ def load_model(profile: Profile, task: Task | str | None = None):
     task's own model (on CPU a course task's tiny character model)."""
     from ..lora import lora_settings
 
-    if task is not None and hasattr(get_task(task), "profile_for"):
+    course = _course_task(task) if task is not None else None
+    if course is not None:
         if profile.device == "cpu":
             from ..lora import to_peft_config
             from ..tasks.runner import cpu_model
 
-            model, tokenizer, _ = cpu_model(get_task(task), progress=False)
+            model, tokenizer, _ = cpu_model(course, progress=False)
             return model, tokenizer, to_peft_config(lora_settings(profile.name))
         profile = profile_for_task(task, profile)
 
@@ -286,10 +295,8 @@ def train(task: str | Task = "gsm8k", profile: Profile | str | None = None, step
     :func:`grpo_course.tasks.train`, which adds its model for the profile, lengths, reward weights and
     judges, then comes back here.
     """
-    from ..tasks.base import CourseTask
-
-    resolved = get_task(task)
-    if isinstance(resolved, CourseTask) and not _from_task_runner:
+    resolved = _course_task(task)
+    if resolved is not None and not _from_task_runner:
         from ..tasks.runner import train as task_train
 
         optional = dict(sft_priming=sft_priming, sft_steps=sft_steps, eval_size=eval_size, train_size=train_size,
