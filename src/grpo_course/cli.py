@@ -66,6 +66,19 @@ def _cmd_tiny_lab(args: argparse.Namespace) -> int:
     return run_lab_command(args)
 
 
+def _cmd_smoke(args: argparse.Namespace) -> int:
+    from .hardware import UnknownProfileError, get_profile
+
+    try:
+        profile = get_profile(args.profile) if args.profile else None
+    except UnknownProfileError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    from .smoke import main as smoke_main
+
+    return smoke_main(profile.name if profile else None, args.output_dir)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="grpo-course", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -106,6 +119,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("tiny-lab", help="GRPO the tiny SFT model on CPU; held-out accuracy before and after")
     add_lab_arguments(p)
     p.set_defaults(func=_cmd_tiny_lab)
+
+    p = sub.add_parser("smoke", help="this runtime's real training path on a tiny model in about a minute: "
+                                     "SFT, GRPO with a resume, saves, before/after; last line ok/FAILED")
+    p.add_argument("--profile", help="run another profile's path (default: this runtime's)")
+    p.add_argument("--output-dir", help="keep the run here (default: a temporary folder, deleted after)")
+    p.set_defaults(func=_cmd_smoke)
     return parser
 
 
