@@ -11,9 +11,10 @@ import os
 import subprocess
 import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from .hardware import PROFILES, DeviceInfo, Profile, current_profile, describe, detect_device
-from .paths import PACKAGE_DIR
+from .paths import PACKAGE_DIR, REPO_ROOT
 
 PINS_FILE = PACKAGE_DIR / "colab_pins.txt"
 
@@ -51,13 +52,135 @@ def missing_pins(pins: list[str]) -> list[str]:
     return missing
 
 
+# Tests set this to a folder to simulate Colab without installing anything: pip resolves with ``--dry-run``
+# for Colab's Python and platform, and what it would install is recorded in that folder as package metadata
+# (``<name>-<version>.dist-info``), so a second run on that folder sees it installed, as on Colab.
+DRY_RUN_ENV = "GRPO_COURSE_PIP_DRY_RUN"
+DRY_RUN_PYTHON_ENV = "GRPO_COURSE_PIP_PYTHON"  # the Python version the dry run resolves for (default 3.13)
+_PIP_SHOWN = ("Collecting", "Downloading", "Installing", "Successfully", "Would install", "Attempting uninstall",
+              "ERROR", "error:")
+
+
+def _installed_versions() -> dict[str, str]:
+    out = {}
+    for dist in metadata.distributions():
+        name = (dist.metadata.get("Name") or "").lower().replace("_", "-")
+        if name:
+            out.setdefault(name, dist.version)
+    return out
+
+
+def _dry_run_args(folder: Path, n: int, editable: bool) -> list[str]:
+    args = ["--dry-run", "--ignore-installed", "--report", str(folder / f"pip-report-{n}.json")]
+    if not editable:  # the GPU stack resolves for Colab's interpreter and platform, binary wheels only
+        args += ["--only-binary=:all:", "--implementation", "cp",
+                 "--python-version", os.environ.get(DRY_RUN_PYTHON_ENV, "3.13")]
+        for tag in [f"manylinux_2_{minor}_x86_64" for minor in range(5, 40)] + ["manylinux2014_x86_64"]:
+            args += ["--platform", tag]
+    return args
+
+
+def _record_dry_run(folder: Path, report: Path) -> list[str]:
+    """Write a ``.dist-info`` with the name and version of each package the dry run would install."""
+    import json
+
+    installed = []
+    for item in json.loads(report.read_text()).get("install", []):
+        meta = item["metadata"]
+        name, version = meta["name"], meta["version"]
+        info = folder / f"{name.replace('-', '_')}-{version}.dist-info"
+        info.mkdir(parents=True, exist_ok=True)
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
+        installed.append(f"{name}=={version}")
+    return installed
+
+
+def run_pip(args: list[str], what: str, editable: bool = False) -> list[str]:
+    """``pip install`` with its progress shown line by line (pip draws no bars outside a terminal).
+
+    Returns what was installed (``name==version``) when pip says so; raises ``RuntimeError`` in plain
+    words when pip fails. In the dry-run simulation (:data:`DRY_RUN_ENV`) nothing is installed.
+    """
+    import time
+
+    folder = os.environ.get(DRY_RUN_ENV)
+    report = None
+    cmd = [sys.executable, "-m", "pip", "install", "--progress-bar", "off", *args]
+    if folder:
+        folder_path = Path(folder)
+        folder_path.mkdir(parents=True, exist_ok=True)
+        n = len(list(folder_path.glob("pip-report-*.json")))
+        report = folder_path / f"pip-report-{n}.json"
+        cmd[4:4] = _dry_run_args(folder_path, n, editable)
+    print(f"{what}: pip install {' '.join(a for a in args if not a.startswith('-'))}", flush=True)
+    start, collected, installed = time.monotonic(), 0, []
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
+    tail: list[str] = []
+    for line in proc.stdout:
+        line = line.rstrip()
+        tail = (tail + [line])[-15:]
+        if line.startswith("Collecting"):
+            collected += 1
+        if line.startswith(_PIP_SHOWN):
+            print(f"  [{time.monotonic() - start:5.0f} s, {collected} packages] {line[:160]}", flush=True)
+        if line.startswith("Successfully installed"):
+            installed = line.split()[2:]
+    if proc.wait() != 0:
+        raise RuntimeError(f"pip could not install {what} (exit {proc.returncode}). Its last lines:\n"
+                           + "\n".join(tail))
+    if report is not None:
+        installed = _record_dry_run(Path(folder), report)
+    print(f"{what}: done in {time.monotonic() - start:.0f} s", flush=True)
+    return installed
+
+
+def restart_advice(before: dict[str, str], after: dict[str, str]) -> str | None:
+    """Plain words when the install changed a package this kernel had already imported (e.g. torch)."""
+    changed = {name for name, version in after.items() if before.get(name) not in (None, version)}
+    if not changed:
+        return None
+    try:
+        owners = metadata.packages_distributions()
+    except Exception:  # pragma: no cover - very old importlib.metadata
+        owners = {}
+    loaded = set()
+    for module in [m for m in list(sys.modules) if "." not in m]:
+        for dist in owners.get(module, []):
+            if dist.lower().replace("_", "-") in changed:
+                loaded.add(dist.lower().replace("_", "-"))
+    if not loaded:
+        return None
+    what = ", ".join(f"{n} {before[n]} -> {after[n]}" for n in sorted(loaded))
+    return (f"RESTART NEEDED: this session had already imported {', '.join(sorted(loaded))} before the "
+            f"install changed it ({what}), and Python keeps the old version in memory. Restart the session "
+            f"(Runtime > Restart session), then run this cell again: it finds everything installed and goes on.")
+
+
+def install_course(repo_dir: str | Path) -> list[str]:
+    """``pip install -e`` the cloned course (console script ``grpo-course``), unless it is installed already."""
+    try:
+        metadata.version("grpo-course")
+        return []
+    except metadata.PackageNotFoundError:
+        return run_pip(["--no-deps", "-e", str(repo_dir)], "the course package", editable=True)
+
+
 def install_gpu_stack(profile: Profile) -> list[str]:
-    """pip-install the profile's pins that are not already installed; returns what it installed."""
+    """pip-install the profile's pins that are not already installed; returns what pip installed.
+
+    Prints progress while pip works, and says in plain words to restart the session if the install
+    changed a package that this kernel had already imported.
+    """
     todo = missing_pins(gpu_pins(profile.name))
-    if todo:
-        print(f"Installing the {profile.name} GPU stack (a few minutes): {' '.join(todo)}")
-        subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", *todo], check=True)
-    return todo
+    if not todo:
+        print(f"The {profile.name} GPU stack is installed: nothing to do.")
+        return []
+    before = _installed_versions()
+    installed = run_pip(todo, f"the {profile.name} GPU stack")
+    advice = restart_advice(before, _installed_versions())
+    if advice:
+        print(advice)
+    return installed
 
 
 @dataclass
@@ -119,11 +242,17 @@ def check_runtime(profile: Profile, reason: str, device: DeviceInfo | None) -> R
 
 
 def setup_runtime(install: bool = True, verbose: bool = True) -> Profile:
-    """Decide the profile, install the GPU stack on Colab if needed, print a fitness report."""
+    """Decide the profile; on Colab install the course and the profile's stack; print a fitness report.
+
+    Never imports torch: on Colab the GPU is read with ``nvidia-smi``, so the pins are chosen (and torch
+    replaced, where a profile must) before anything has loaded torch.
+    """
     profile, reason = current_profile()
     device = None if profile.device == "cpu" else detect_device()
-    if install and in_colab() and profile.device == "cuda":
-        install_gpu_stack(profile)
+    if install and in_colab():
+        install_course(REPO_ROOT)
+        if profile.device == "cuda":
+            install_gpu_stack(profile)
     check = check_runtime(profile, reason, device)
     if verbose:
         print(check.report())
@@ -131,18 +260,19 @@ def setup_runtime(install: bool = True, verbose: bool = True) -> Profile:
 
 
 # The first code cell of every notebook, verbatim (tests/test_notebooks.py checks each notebook
-# against it). On Colab it clones and installs the course, then setup_runtime() installs the
-# profile's pinned GPU stack; locally it only checks that the package is installed.
+# against it). On Colab it clones the course (or reuses the clone of an earlier run) and puts it on
+# the path; setup_runtime() then installs it and the profile's pinned stack; locally it only checks
+# that the package is installed.
 COURSE_REPO = "https://github.com/grpo-course/grpo-course"
 NOTEBOOK_SETUP_CELL = f'''\
-# Set-up: on Colab this installs the course and its pinned GPU stack; locally it checks the install.
-import importlib.util, subprocess, sys
+# Set-up: on Colab this fetches the course and installs what your GPU needs; locally it checks the install.
+import importlib.util, os, subprocess, sys
 if importlib.util.find_spec("grpo_course") is None:
-    if "google.colab" not in sys.modules:
+    if "google.colab" not in sys.modules and "COLAB_RELEASE_TAG" not in os.environ:
         raise ImportError("grpo_course is not installed: run `make setup` in the repository, "
                           "then pick the kernel of .venv (or `pip install -e .`).")
-    subprocess.run(["git", "clone", "--depth=1", "{COURSE_REPO}", "grpo-course"], check=True)
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "-e", "grpo-course"], check=True)
-    sys.path.insert(0, "grpo-course/src")
+    if not os.path.isdir("grpo-course/.git"):  # a second run reuses the first run's clone
+        subprocess.run(["git", "clone", "--depth=1", "{COURSE_REPO}", "grpo-course"], check=True)
+    sys.path.insert(0, os.path.abspath("grpo-course/src"))
 from grpo_course.bootstrap import setup_runtime
 profile = setup_runtime()'''
