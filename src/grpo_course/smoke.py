@@ -324,11 +324,14 @@ def run_smoke(profile: Profile | str | None = None, output_dir: str | Path | Non
     try:
         _run(profile, folder, report, say)
     except Exception as err:  # a crash is the smoke's finding: say it plainly, on the last line too
-        report.error = f"{type(err).__name__}: {err}".splitlines()[0][:300]
-        say(f"the smoke stopped with {type(err).__name__}:")
-        import traceback
+        from .gpu import GPUUnavailableError
 
-        say(traceback.format_exc(limit=6))
+        report.error = f"{type(err).__name__}: {err}".splitlines()[0][:300]
+        if not isinstance(err, (GPUUnavailableError, ImportError)):  # those say all in their message
+            import traceback
+
+            say(f"the smoke stopped with {type(err).__name__}:")
+            say(traceback.format_exc(limit=8))
     finally:
         report.seconds = time.perf_counter() - start
         if not keep:
