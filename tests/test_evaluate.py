@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from grpo_course.evaluate import metrics
+from grpo_course import metrics
 from grpo_course.evaluate.audit import (
     FLAGS,
     audit_completion,
@@ -25,7 +25,7 @@ from grpo_course.evaluate.audit import (
     is_hedged,
     repetition_score,
 )
-from grpo_course.evaluate.metrics import (
+from grpo_course.metrics import (
     bootstrap_interval,
     maj_at_k,
     mcnemar,
@@ -389,19 +389,19 @@ PROMPTS = [[{"role": "user", "content": r["question"]}] for r in GSM8K_LIKE]
 
 
 def test_batched_left_padded_generation_equals_one_by_one(tokenizer, base_model):
-    from grpo_course.evaluate.generation import Decoding, generate_samples
+    from grpo_course.generation import Decoding, generate_samples
 
     dec = Decoding(max_new_tokens=6)
     together = generate_samples(base_model, tokenizer, PROMPTS, dec, progress=False)
     alone = [generate_samples(base_model, tokenizer, [p], dec, progress=False)[0] for p in PROMPTS]
     assert [g[0].text for g in together] == [g[0].text for g in alone]
-    from grpo_course.train.tasks import prompt_token_ids
+    from grpo_course.chat_format import prompt_token_ids
 
     assert len({len(prompt_token_ids(tokenizer, p)) for p in PROMPTS}) > 1  # so the batch really was padded
 
 
 def test_samples_per_prompt_lengths_and_truncation(tokenizer):
-    from grpo_course.evaluate.generation import Decoding, generate_samples
+    from grpo_course.generation import Decoding, generate_samples
 
     never_stops = _model(tokenizer, eos_bias=-1e4)
     out = generate_samples(never_stops, tokenizer, PROMPTS[:3], Decoding(5, temperature=1.0, n=4, batch_size=2),
@@ -414,7 +414,7 @@ def test_samples_per_prompt_lengths_and_truncation(tokenizer):
 
 
 def test_decoding_settings_are_checked():
-    from grpo_course.evaluate.generation import Decoding
+    from grpo_course.generation import Decoding
 
     with pytest.raises(ValueError, match="greedy"):
         Decoding(10, temperature=0.0, n=4)
@@ -422,7 +422,7 @@ def test_decoding_settings_are_checked():
 
 
 def test_sampling_is_reproducible_with_a_seed(tokenizer, base_model):
-    from grpo_course.evaluate.generation import Decoding, generate_samples
+    from grpo_course.generation import Decoding, generate_samples
 
     dec = Decoding(6, temperature=1.0, n=3, seed=7)
     a = generate_samples(base_model, tokenizer, PROMPTS, dec, progress=False)
@@ -436,7 +436,7 @@ def test_sampling_is_reproducible_with_a_seed(tokenizer, base_model):
 
 
 def test_adapter_off_is_exactly_the_base_model(tokenizer, base_model):
-    from grpo_course.evaluate.generation import Decoding, generate_samples
+    from grpo_course.generation import Decoding, generate_samples
 
     peft_model = _lora(base_model, random_b=True)
     dec = Decoding(6)
@@ -452,7 +452,7 @@ def test_adapter_off_is_exactly_the_base_model(tokenizer, base_model):
 def _logits(model, tokenizer):
     import torch
 
-    from grpo_course.train.tasks import prompt_token_ids
+    from grpo_course.chat_format import prompt_token_ids
 
     ids = torch.tensor([prompt_token_ids(tokenizer, PROMPTS[0])])
     with torch.no_grad():
@@ -550,8 +550,8 @@ def test_evaluate_model_rows_metrics_context_and_files(tokenizer, base_model, tm
 
 
 def test_graded_rows_follow_the_graders(tokenizer):
-    from grpo_course.evaluate.generation import Generated
     from grpo_course.evaluate.runner import grade
+    from grpo_course.generation import Generated
 
     row = grade(Q, GOLD, Generated("<think>\n12 - 5 = 7\n</think>\nThe answer is 7", 12, False), "p", "sample", 0, "r")
     assert row["correct_lenient"] and not row["format_ok"] and row["answer_lenient"] == "7"
@@ -561,7 +561,8 @@ def test_graded_rows_follow_the_graders(tokenizer):
 
 
 def test_before_after_toggles_the_adapter_and_reports_a_paired_interval(tokenizer, base_model):
-    from grpo_course.evaluate.compare import Comparison, before_after
+    from grpo_course.compare import Comparison
+    from grpo_course.evaluate import before_after
 
     peft_model = _lora(base_model, random_b=True)
     comp = before_after(peft_model, tokenizer, _problems(), n_samples=2, max_new_tokens=5, progress=False)
@@ -697,36 +698,40 @@ def test_published_figures_and_protocol_table():
 
 
 def test_metrics_module_reexports():
-    assert metrics.pass_at_k is pass_at_k
+    from grpo_course import evaluate
+
+    assert metrics.pass_at_k is pass_at_k is evaluate.pass_at_k
 
 
-def test_gpu_path_repeats_prompts_and_never_fixes_the_sampling_seed(tokenizer, monkeypatch):
-    """On GPU profiles generation goes through grpo_course.gpu.generate (vLLM / Unsloth): each prompt is
-    repeated n times, and sampling must not pass a fixed per-request seed (the n copies would be identical)."""
+def test_vllm_path_repeats_prompts_and_never_fixes_the_sampling_seed(tokenizer, monkeypatch):
+    """A model with a vLLM engine generates through grpo_course.gpu.vllm_generate: each prompt is repeated
+    n times, and sampling must not pass a fixed per-request seed (the n copies would be identical)."""
     import inspect
 
     from grpo_course import gpu
-    from grpo_course.evaluate.generation import Decoding, generate_samples
-    from grpo_course.hardware import get_profile
+    from grpo_course.generation import Decoding, generate_samples
 
     calls = []
 
-    def fake_generate(model, tok, prompts, **kwargs):
-        inspect.signature(gpu.generate_detailed).bind(model, tok, prompts, **kwargs)  # the real one accepts these
-        calls.append((len(prompts), kwargs))
+    def fake_generate(model, ids, **kwargs):
+        inspect.signature(gpu.vllm_generate).bind(model, ids, **kwargs)  # the real one accepts these
+        calls.append((len(ids), kwargs))
         return [(f"<think>\n{i}\n</think>\n<answer>{i}</answer>", 20 if i == 0 else 9 + i, i == 0)
-                for i in range(len(prompts))]
+                for i in range(len(ids))]
 
-    monkeypatch.setattr(gpu, "generate_detailed", fake_generate)
-    out = generate_samples(object(), tokenizer, PROMPTS[:3], Decoding(20, temperature=1.0, n=4, batch_size=2),
-                           profile=get_profile("l4"), progress=False)
+    class EngineModel:
+        vllm_engine = object()
+
+    monkeypatch.setattr(gpu, "vllm_generate", fake_generate)
+    out = generate_samples(EngineModel(), tokenizer, PROMPTS[:3], Decoding(20, temperature=1.0, n=4, batch_size=2),
+                           progress=False)
     assert [len(g) for g in out] == [4, 4, 4]
     assert [n for n, _ in calls] == [8, 4]  # 2 prompts x 4, then 1 prompt x 4
     assert all(kw["seed"] is None and kw["temperature"] == 1.0 and kw["max_new_tokens"] == 20 for _, kw in calls)
     # the generator's own token count and cut are kept (vLLM: token_ids, finish_reason), not re-derived
     assert out[0][0].truncated and out[0][0].n_tokens == 20 and not out[0][1].truncated and out[0][1].n_tokens == 10
     calls.clear()
-    generate_samples(object(), tokenizer, PROMPTS[:2], Decoding(20), profile=get_profile("t4"), progress=False)
+    generate_samples(EngineModel(), tokenizer, PROMPTS[:2], Decoding(20), progress=False)
     assert calls[0][1]["seed"] == 0 and calls[0][1]["temperature"] == 0.0
 
 

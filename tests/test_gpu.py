@@ -190,9 +190,12 @@ def test_sampling_params_greedy_and_sampled():
     assert gpu.sampling_params_kwargs(8, temperature=-1)["temperature"] == 0.0
     assert gpu.sampling_params_kwargs(8, temperature=0.7, seed=None).keys() == {"max_tokens", "temperature",
                                                                                   "top_p", "top_k"}
-    assert gpu.hf_generate_kwargs(8, 0.0, 0)["do_sample"] is False
-    assert gpu.hf_generate_kwargs(8, 0.9, 0) == {"max_new_tokens": 8, "pad_token_id": 0, "do_sample": True,
-                                                 "temperature": 0.9}
+    from grpo_course.generation import Decoding, generate_kwargs
+
+    assert generate_kwargs(Decoding(8), 0, {1})["do_sample"] is False
+    assert generate_kwargs(Decoding(8, temperature=0.9), 0, {1}) == {
+        "max_new_tokens": 8, "pad_token_id": 0, "eos_token_id": [1], "num_return_sequences": 1, "do_sample": True,
+        "temperature": 0.9, "top_p": 1.0, "top_k": 0}
 
 
 def test_gguf_quantization_is_checked():
@@ -244,13 +247,16 @@ PROMPTS = ["What is 2 + 3?", "Ava has 4 apples and eats 1. How many are left?"]
 def test_transformers_path_counts_tokens_to_the_end_and_flags_the_cut():
     """The T4 path (no vLLM engine: transformers' generate) run on a CPU model: one completion per prompt,
     the count includes the end-of-sequence token, and only a completion that hit the limit is 'cut'."""
+    from grpo_course.generation import Decoding, generate, generate_samples
+
+    messages = [[{"role": "user", "content": p}] for p in PROMPTS]
     model, tokenizer = _tiny(eos_bias=-1e4)
-    cut = gpu.generate_detailed(model, tokenizer, PROMPTS, max_new_tokens=5, batch_size=1)
-    assert [(n, c) for _, n, c in cut] == [(5, True), (5, True)]
-    assert gpu.generate(model, tokenizer, PROMPTS, max_new_tokens=5) == [t for t, _, _ in cut]
+    cut = [g for (g,) in generate_samples(model, tokenizer, messages, Decoding(5, batch_size=1), progress=False)]
+    assert [(g.n_tokens, g.truncated) for g in cut] == [(5, True), (5, True)]
+    assert generate(model, tokenizer, messages, max_new_tokens=5) == [g.text for g in cut]
     model, tokenizer = _tiny(eos_bias=1e4)
-    stops = gpu.generate_detailed(model, tokenizer, PROMPTS, max_new_tokens=5)
-    assert stops == [("", 1, False), ("", 1, False)]
+    stops = [g for (g,) in generate_samples(model, tokenizer, messages, Decoding(5), progress=False)]
+    assert [(g.text, g.n_tokens, g.truncated) for g in stops] == [("", 1, False), ("", 1, False)]
 
 
 def test_vllm_path_reads_token_ids_and_finish_reason(monkeypatch):
@@ -278,7 +284,10 @@ def test_vllm_path_reads_token_ids_and_finish_reason(monkeypatch):
             seen["prompts"], seen["kwargs"] = prompts, kwargs
             return [completion("short", 3, "stop"), completion("short too", 2, "length")]
 
-    out = gpu.generate_detailed(EngineModel(), tokenizer, PROMPTS, max_new_tokens=8, use_adapter=False)
+    from grpo_course.chat_format import prompt_token_ids
+
+    ids = [prompt_token_ids(tokenizer, [{"role": "user", "content": p}]) for p in PROMPTS]
+    out = gpu.vllm_generate(EngineModel(), ids, max_new_tokens=8, use_adapter=False)
     assert out == [("short", 3, False), ("short too", 2, True)]
     assert seen["kwargs"]["lora_request"] is None and seen["params"]["max_tokens"] == 8
     assert all(list(p) == ["prompt_token_ids"] for p in seen["prompts"])

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from grpo_course.chat_format import format_response
 from grpo_course.hardware import get_profile
-from grpo_course.tasks import CourseTask, get_task, legal_qa, list_tasks, medcalc
+from grpo_course.tasks import Task, get_task, legal_qa, list_tasks, medcalc
 from grpo_course.tasks import code as code_task
 from grpo_course.tasks.base import read_jsonl
 
@@ -29,19 +29,19 @@ def answer(text: str, reasoning: str = "I work it out.") -> str:
 
 
 def test_every_task_is_in_the_pipelines_registry():
-    from grpo_course.train.tasks import TASKS
-    from grpo_course.train.tasks import get_task as pipeline_get_task
+    from grpo_course.tasks.base import TASKS
+    from grpo_course.train import get_task as pipeline_get_task
 
     assert list_tasks() == ["gsm8k", "code", "legal-qa", "medcalc"]
     for name in NEW_TASKS:
         assert pipeline_get_task(name) is get_task(name) is TASKS[name]
-        assert isinstance(get_task(name), CourseTask)
+        assert isinstance(get_task(name), Task) and get_task(name).uses_tiny_text_model
     with pytest.raises(ValueError, match="Tasks: code, gsm8k, legal-qa, medcalc"):
         get_task("chess")
 
 
 def test_importing_the_tasks_is_light():
-    code = ("import sys, grpo_course.train.tasks as t; t.get_task('legal-qa'); "
+    code = ("import sys, grpo_course.tasks as t; t.get_task('legal-qa'); "
             "heavy = [m for m in ('torch', 'transformers', 'datasets', 'trl', 'httpx', 'unsloth', 'vllm') "
             "if m in sys.modules]; assert not heavy, heavy")
     subprocess.run([sys.executable, "-c", code], check=True)
@@ -334,7 +334,7 @@ def test_legal_judge_limits_are_split_over_the_processes_of_a_launch(monkeypatch
     completions and is printed by rank 0 only."""
     from types import SimpleNamespace
 
-    from grpo_course.tasks.runner import reward_context
+    from grpo_course.train.pipeline import announce_judges
 
     four = {"WORLD_SIZE": "4", "RANK": "0", "LOCAL_RANK": "0", "LOCAL_WORLD_SIZE": "4"}
     one = legal_qa.panel_for(CPU, "offline", 2.0, env={})
@@ -357,8 +357,9 @@ def test_legal_judge_limits_are_split_over_the_processes_of_a_launch(monkeypatch
     for rank in ("0", "1"):
         for k, v in {**four, "RANK": rank, "LOCAL_RANK": rank}.items():
             monkeypatch.setenv(k, v)
-        with reward_context(get_task("legal-qa"), CPU, settings, "offline", 2.0) as panel:
+        with get_task("legal-qa").judges(CPU, "offline", 2.0) as panel:
             assert panel.reward.budget_usd == 0.5 and panel is legal_qa.active_panel()
+            announce_judges(panel, settings, CPU)
         out = capsys.readouterr().out
         if rank == "0":  # 8 x 2 completions on each of 4 ranks per step, all judged
             assert "(64 completions x 2 judges" in out and "hard budget cap: $2.00" in out

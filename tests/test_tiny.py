@@ -10,6 +10,7 @@ from math import sqrt
 import pytest
 
 from grpo_course.chat_format import ANSWER_END, ANSWER_START, REASONING_END, REASONING_START
+from grpo_course.metrics import pass_at_k
 from grpo_course.rewards import (
     count_reasoning_steps,
     has_tag_format,
@@ -19,7 +20,6 @@ from grpo_course.rewards import (
 )
 from grpo_course.tiny import problems as P
 from grpo_course.tiny.demonstrator import FLAW_RATE, demonstrate, demonstrator_accuracy, solve
-from grpo_course.tiny.evaluation import pass_at_k
 
 ANNOTATION = re.compile(r"(\d+)([-+*/])(\d+)=<<(\d+)([-+*/])(\d+)=(\d+)>>(\d+)")
 
@@ -115,6 +115,8 @@ def test_pass_at_k():
     assert pass_at_k(8, 0, 1) == 0.0 and pass_at_k(8, 8, 8) == 1.0
     assert pass_at_k(8, 2, 1) == pytest.approx(0.25)
     assert pass_at_k(8, 1, 8) == 1.0
+    with pytest.raises(ValueError):  # the tiny lab's pass@k is the checked one: k > n is refused (was 1.0)
+        pass_at_k(2, 0, 5)
 
 
 # ---- tokenizer and the committed model -----------------------------------------------------------------

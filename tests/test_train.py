@@ -9,17 +9,15 @@ import math
 
 import pytest
 
+from grpo_course import checkpoint as ckpt
 from grpo_course.hardware import PROFILES
-from grpo_course.train import checkpoint as ckpt
+from grpo_course.tasks import TaskData
+from grpo_course.tasks.gsm8k import TASK as GSM8K
+from grpo_course.tasks.gsm8k import demonstration as gsm8k_demonstration
+from grpo_course.tasks.gsm8k import reasoning_and_answer as gsm8k_reasoning_and_answer
 from grpo_course.train.config import Setting, check_batch, grpo_settings, make_grpo_config, settings_table
+from grpo_course.train.data import prepare_data
 from grpo_course.train.monitor import HealthCheck, plot_history, sample_groups
-from grpo_course.train.tasks import (
-    GSM8K,
-    TaskData,
-    gsm8k_demonstration,
-    gsm8k_reasoning_and_answer,
-    prepare_data,
-)
 
 # A CPU profile that is not cpu-tiny: the pipeline then uses only the seeds' recipe and the profile's sizes,
 # which keeps these tests independent of the tiny recipe (tested by the tiny lab's own tests).
@@ -77,7 +75,9 @@ def test_gsm8k_gold_becomes_a_demonstration_in_the_course_format():
 def test_gsm8k_comes_from_the_hub_on_gpu_profiles_and_from_the_project_on_cpu(monkeypatch):
     import datasets
 
-    from grpo_course.train.tasks import GSM8K_CONFIG, GSM8K_HUB_ID, load_gsm8k
+    from grpo_course.tasks.gsm8k import CONFIG as GSM8K_CONFIG
+    from grpo_course.tasks.gsm8k import HUB_ID as GSM8K_HUB_ID
+    from grpo_course.tasks.gsm8k import load as load_gsm8k
 
     calls = []
     hub = {"train": [{"question": "q1", "answer": "1\n#### 1", "extra": 0}],
@@ -317,7 +317,7 @@ def test_interrupted_run_resumes_to_the_same_state_as_an_uninterrupted_one(tiny_
 
 
 def test_before_after_switches_the_adapter(tiny_tokenizer, tmp_path):
-    from grpo_course.train.compare import before_after
+    from grpo_course.compare import before_after, evaluate_greedy
 
     result = _run(tiny_tokenizer, tmp_path / "cmp", steps=2, resume=False)
     cmp = result.comparison
@@ -329,12 +329,12 @@ def test_before_after_switches_the_adapter(tiny_tokenizer, tmp_path):
         if "lora_B" in name:
             p.data.zero_()
     heldout = [{**r, "prompt": GSM8K.to_prompt(r)} for r in _data().heldout[:3]]
-    same = before_after(model, tiny_tokenizer, GSM8K, heldout, 8)
+    same = before_after(model, tiny_tokenizer, heldout, evaluate_greedy, task=GSM8K, max_new_tokens=8)
     assert same.before.completions == same.after.completions
     for name, p in model.named_parameters():
         if "lora_B" in name:
             p.data.normal_(0, 1.0)
-    changed = before_after(model, tiny_tokenizer, GSM8K, heldout, 8)
+    changed = before_after(model, tiny_tokenizer, heldout, evaluate_greedy, task=GSM8K, max_new_tokens=8)
     assert changed.before.completions == same.before.completions  # "before" is the base model either way
     assert changed.after.completions != changed.before.completions
     assert "Q: " in changed.side_by_side(n=1) and "held-out accuracy" in changed.summary()
@@ -344,7 +344,7 @@ def test_only_the_main_process_writes_the_runs_files(tiny_tokenizer, tmp_path, m
     """Under accelerate launch every rank runs train(); a non-main rank trains but saves nothing, so
     two ranks never write the same adapter, comparison or run record at once."""
     import grpo_course.train.pipeline as pipeline
-    from grpo_course.train import checkpoint as ckpt
+    from grpo_course import checkpoint as ckpt
 
     monkeypatch.setattr(pipeline, "is_main_process", lambda: False)
     other = _run(tiny_tokenizer, tmp_path / "rank1", steps=1, resume=False)

@@ -27,3 +27,10 @@ def build_messages(question: str, system_prompt: str | None = SYSTEM_PROMPT) -> 
     messages = [{"role": "system", "content": system_prompt}] if system_prompt else []
     messages.append({"role": "user", "content": question})
     return messages
+
+
+def prompt_token_ids(tokenizer, messages: list[dict]) -> list[int]:
+    """Token ids of a chat prompt exactly as GRPOTrainer builds them (chat template + generation prompt)."""
+    out = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True, return_dict=True)
+    ids = out["input_ids"]
+    return list(ids[0] if ids and isinstance(ids[0], list) else ids)

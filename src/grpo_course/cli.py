@@ -31,11 +31,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
-    if args.task != "gsm8k":  # graded with the task's own metric (pass@k, tolerance, judges)
-        from .tasks.command import run_eval
-
-        return run_eval(args)
-    from .evaluate.command import run
+    from .evaluate.command import run  # GSM8K: stage 05's math evaluation; other tasks: their own metric
 
     return run(args)
 
@@ -97,10 +93,6 @@ def build_parser() -> argparse.ArgumentParser:
     from .evaluate.command import add_arguments as add_eval_arguments
 
     add_eval_arguments(p)
-    try:
-        p.add_argument("--task", default="gsm8k", help="task to evaluate: gsm8k, code, medcalc, legal-qa")
-    except argparse.ArgumentError:  # the eval command defines it itself
-        pass
     p.set_defaults(func=_cmd_eval)
 
     p = sub.add_parser("lora-params", help="exact trainable LoRA parameters (per module, then the total)")

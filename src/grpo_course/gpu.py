@@ -377,49 +377,16 @@ def uses_vllm_engine(model) -> bool:
     return getattr(model, "vllm_engine", None) is not None
 
 
-def _as_messages(prompt) -> list[dict]:
-    if isinstance(prompt, str):
-        return [{"role": "user", "content": prompt}]
-    return list(prompt)
+def vllm_generate(model, ids: list[list[int]], max_new_tokens: int, temperature: float = 0.0,
+                  use_adapter: bool = True, seed: int | None = 0, adapter_dir: str | Path | None = None
+                  ) -> list[tuple[str, int, bool]]:
+    """``(text, tokens generated, cut by max_new_tokens)`` for each tokenized prompt, from the model's
+    in-process vLLM engine (``model.fast_generate``; :func:`grpo_course.generation.generate_samples` calls
+    it when :func:`uses_vllm_engine`).
 
-
-def generate(model, tokenizer, prompts, max_new_tokens: int, temperature: float = 0.0,
-             use_adapter: bool = True, seed: int | None = 0, adapter_dir: str | Path | None = None,
-             batch_size: int = 16) -> list[str]:
-    """One completion per chat prompt, with the LoRA adapter on or off, for before/after comparisons.
-
-    The texts of :func:`generate_detailed` (which says how it generates)."""
-    return [text for text, _, _ in generate_detailed(model, tokenizer, prompts, max_new_tokens, temperature,
-                                                     use_adapter, seed, adapter_dir, batch_size)]
-
-
-def generate_detailed(model, tokenizer, prompts, max_new_tokens: int, temperature: float = 0.0,
-                      use_adapter: bool = True, seed: int | None = 0, adapter_dir: str | Path | None = None,
-                      batch_size: int = 16) -> list[tuple[str, int, bool]]:
-    """``(text, tokens generated, cut by max_new_tokens)`` for one completion per chat prompt.
-
-    vLLM profiles: ``model.fast_generate`` with ``lora_request=None`` (adapter off) or the adapter
-    saved to ``adapter_dir`` (a temporary folder if not given) and loaded with ``model.load_lora``;
-    the token count and the cut come from vLLM's own output (``token_ids``, ``finish_reason ==
-    "length"``), not from re-tokenizing the text.
-    T4: transformers' ``generate`` (Unsloth's fast path), inside ``model.disable_adapter()`` when off;
-    the count runs to the first end-of-sequence token, included.
-    Prompts are tokenized exactly as GRPOTrainer does (chat template plus generation prompt).
-    """
-    from .train.tasks import prompt_token_ids
-
-    ids = [prompt_token_ids(tokenizer, _as_messages(p)) for p in prompts]
-    if uses_vllm_engine(model):
-        return _vllm_generate(model, ids, max_new_tokens, temperature, use_adapter, seed, adapter_dir)
-    return _hf_generate(model, tokenizer, ids, max_new_tokens, temperature, use_adapter, seed, batch_size)
-
-
-def _vllm_detail(output) -> tuple[str, int, bool]:
-    first = output.outputs[0]
-    return first.text, len(first.token_ids), first.finish_reason == "length"
-
-
-def _vllm_generate(model, ids, max_new_tokens, temperature, use_adapter, seed, adapter_dir):
+    ``use_adapter=False`` sends ``lora_request=None``; on, the adapter saved to ``adapter_dir`` (a temporary
+    folder if not given) is loaded with ``model.load_lora``. The token count and the cut come from vLLM's
+    own output (``token_ids``, ``finish_reason == "length"``), not from re-tokenizing the text."""
     from vllm import SamplingParams
 
     params = SamplingParams(**sampling_params_kwargs(max_new_tokens, temperature, seed=seed))
@@ -436,34 +403,9 @@ def _vllm_generate(model, ids, max_new_tokens, temperature, use_adapter, seed, a
     return [_vllm_detail(o) for o in outputs]
 
 
-def _hf_generate(model, tokenizer, ids, max_new_tokens, temperature, use_adapter, seed, batch_size):
-    import contextlib
-
-    import torch
-
-    if seed is not None:
-        torch.manual_seed(seed)
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    from .evaluate.generation import eos_token_ids
-
-    eos = eos_token_ids(model, tokenizer)
-    device = next(model.parameters()).device
-    off = model.disable_adapter() if (not use_adapter and hasattr(model, "disable_adapter")) else None
-    out: list[tuple[str, int, bool]] = []
-    with off if off is not None else contextlib.nullcontext(), torch.no_grad():
-        for start in range(0, len(ids), batch_size):
-            chunk = ids[start:start + batch_size]
-            width = max(len(x) for x in chunk)
-            input_ids = torch.tensor([[pad] * (width - len(x)) + x for x in chunk], device=device)
-            mask = torch.tensor([[0] * (width - len(x)) + [1] * len(x) for x in chunk], device=device)
-            generated = model.generate(input_ids=input_ids, attention_mask=mask,
-                                       **hf_generate_kwargs(max_new_tokens, temperature, pad))
-            for row in generated[:, width:].tolist():
-                stop = next((j for j, t in enumerate(row) if t in eos), None)
-                used = row if stop is None else row[:stop + 1]
-                out.append((tokenizer.decode(used, skip_special_tokens=True), len(used),
-                            stop is None and len(row) >= max_new_tokens))
-    return out
+def _vllm_detail(output) -> tuple[str, int, bool]:
+    first = output.outputs[0]
+    return first.text, len(first.token_ids), first.finish_reason == "length"
 
 
 def save_adapter(model, tokenizer, out_dir: str | Path) -> Path:

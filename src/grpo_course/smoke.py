@@ -126,8 +126,8 @@ def write_smoke_model(profile: Profile, folder: Path) -> Path | None:
 
 def smoke_data():
     """A few dozen of the course's generated GSM8K-style problems (no hub, any profile)."""
+    from .tasks import TaskData
     from .tiny.problems import load_split
-    from .train.tasks import TaskData
 
     def rows(split, n):
         return [{"question": r["question"], "answer": r["answer"]} for r in load_split(split)[:n]]
@@ -359,7 +359,7 @@ def _run(profile: Profile, folder: Path, report: SmokeReport, say) -> None:
                   | {"logging_steps": 1}, verbose=True)
     first = train("gsm8k", prof, resume=False, stop_at_step=INTERRUPT_AFTER, compare=False, **common)
     del first.trainer, first.model  # the second call loads afresh, as a new Colab session would
-    from .train.checkpoint import checkpoint_step, last_checkpoint
+    from .checkpoint import checkpoint_step, last_checkpoint
 
     newest = last_checkpoint(folder / "run")
     saved_step = checkpoint_step(newest) if newest is not None else None

@@ -1,10 +1,12 @@
 """Stage 05: evaluation a researcher would trust.
 
-* :mod:`.metrics` - ``pass_at_k`` (unbiased, Chen et al. 2021), ``maj_at_k``, Wilson and bootstrap
+* :mod:`grpo_course.metrics` (re-exported here) - ``pass_at_k`` (unbiased, Chen et al. 2021), ``maj_at_k``, Wilson and bootstrap
   intervals, paired bootstrap and McNemar for before/after.
-* :mod:`.generation` - batched generation (left padding on CPU, vLLM / Unsloth on GPU), ``n`` samples.
-* :mod:`.runner` - ``evaluate_model``: generate, grade (lenient and strict), audit, tabulate, save.
-* :mod:`.compare` - ``before_after``: the adapter off vs on, same template; ``Comparison``.
+* :mod:`grpo_course.generation` - the course's one generation loop (left padding on CPU, vLLM on GPU).
+* :mod:`.runner` - ``evaluate_model``: generate, grade (lenient and strict), audit, tabulate, save;
+  ``before_after``: the adapter off vs on, same template (:mod:`grpo_course.compare`'s ``Comparison``).
+* :mod:`.task_score` - ``evaluate_task``: any task's held-out problems graded with its own metric
+  (pass@k, tolerance accuracy, judge score), adapter off and on.
 * :mod:`.audit` - reward-hacking audit flags and tables.
 * :mod:`.checkpoints` - evaluate every checkpoint, pick by held-out pass@1; :mod:`.interpolate` -
   the RL adapter scaled towards its start point (the seeds' 0.7 / 0.3).
@@ -15,7 +17,7 @@
 Importing this package does not import torch (the functions that generate import it when called).
 """
 
-from .metrics import (
+from ..metrics import (
     Interval,
     McNemar,
     PairedDifference,
@@ -33,8 +35,9 @@ from .metrics import (
 
 _LAZY = {
     "evaluate_model": ".runner", "EvalResult": ".runner", "grade": ".runner",
-    "before_after": ".compare", "Comparison": ".compare",
-    "Decoding": ".generation", "generate_samples": ".generation",
+    "before_after": ".runner", "Comparison": "..compare",
+    "Decoding": "..generation", "generate_samples": "..generation",
+    "evaluate_task": ".task_score", "TaskEvaluation": ".task_score",
     "audit_completion": ".audit", "audit_table": ".audit", "audit_counts": ".audit", "audit_examples": ".audit",
     "evaluate_checkpoints": ".checkpoints", "CheckpointSelection": ".checkpoints",
     "scaled_adapter": ".interpolate", "interpolate_state_dicts": ".interpolate",

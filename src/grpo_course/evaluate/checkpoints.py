@@ -20,15 +20,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..generation import has_adapter
 from ..hardware import Profile
-from .generation import has_adapter
 from .interpolate import scaled_adapter
 from .runner import EvalResult, evaluate_model
 
 
 def list_checkpoints(run_dir: str | Path) -> list[tuple[int, Path]]:
     """``[(step, folder), ...]`` of the run's complete checkpoints, oldest first."""
-    from ..train.checkpoint import checkpoints
+    from ..checkpoint import checkpoints
 
     return checkpoints(run_dir)
 
@@ -67,6 +67,49 @@ def load_adapter_weights(model, folder: str | Path) -> None:
     unexpected = [k for k in getattr(result, "unexpected_keys", []) if "lora" in k]
     if unexpected:
         raise ValueError(f"{folder}: adapter weights do not fit this model (e.g. {unexpected[:3]})")
+
+
+def load_for_eval(profile: Profile, model_id: str | None = None, adapter: str | Path | None = None,
+                  task=None, progress: bool = True):
+    """``(model, tokenizer)`` for evaluation: the profile's model (or ``model_id``; with ``task``, the task's
+    model for the profile), with the LoRA ``adapter`` if given. GPU profiles go through ``grpo_course.gpu``
+    (Unsloth; the adapter's weights are swapped into its LoRA); CPU through transformers + peft."""
+    from ..models import prepare_runtime, tiny_text_model
+    from ..tasks import get_task
+
+    task = get_task(task) if task is not None else None
+    if profile.device != "cpu":
+        from .. import gpu
+        from ..lora import lora_settings
+
+        prepare_runtime(profile)
+        if task is not None:
+            profile = task.profile_for(profile)
+        if model_id:
+            profile = profile.with_overrides(model_id=model_id)
+        model, tokenizer = gpu.load_model_and_tokenizer(profile, lora_settings(profile.name))
+        if adapter is not None:
+            load_adapter_weights(model, adapter)
+        return model, tokenizer
+    if task is not None and task.uses_tiny_text_model:
+        if model_id:
+            from ..tasks.tiny_text import load
+
+            model, tokenizer = load(model_id)
+        else:
+            model, tokenizer, _ = tiny_text_model(task, progress=progress)
+    else:
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        path = model_id or profile.model_path()
+        model = AutoModelForCausalLM.from_pretrained(path, dtype="float32")
+        tokenizer = AutoTokenizer.from_pretrained(path)
+    if adapter is not None:
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, str(adapter))
+    model.eval()
+    return model, tokenizer
 
 
 @dataclass

@@ -42,52 +42,23 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default=None, help="folder for the tables (default: runs/eval/<time>)")
     p.add_argument("--examples", type=int, default=1, help="audit examples to print per flag")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--task", default="gsm8k", help="task to evaluate: gsm8k, code, medcalc, legal-qa")
 
 
 def default_adapter(profile) -> Path | None:
-    from ..train.checkpoint import run_dir
+    from ..checkpoint import run_dir
 
     path = run_dir("gsm8k", profile.name) / "final" / "adapter"
     return path if (path / "adapter_config.json").is_file() else None
 
 
-def load_for_eval(profile, model_id: str | None, adapter: str | Path | None):
-    """``(model, tokenizer)``: GPU profiles through ``grpo_course.gpu`` (Unsloth; the adapter's weights are
-    swapped into its LoRA); CPU through transformers + peft."""
-    if profile.device != "cpu":
-        from .. import gpu
-        from ..lora import lora_settings
-        from ..train.pipeline import prepare_runtime
-
-        prepare_runtime(profile)
-        if model_id:
-            profile = profile.with_overrides(model_id=model_id)
-        model, tokenizer = gpu.load_model_and_tokenizer(profile, lora_settings(profile.name))
-        if adapter is not None:
-            from .checkpoints import load_adapter_weights
-
-            load_adapter_weights(model, adapter)
-        return model, tokenizer
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    path = model_id or profile.model_path()
-    model = AutoModelForCausalLM.from_pretrained(path, dtype="float32")
-    tokenizer = AutoTokenizer.from_pretrained(path)
-    if adapter is not None:
-        from peft import PeftModel
-
-        model = PeftModel.from_pretrained(model, str(adapter))
-    model.eval()
-    return model, tokenizer
-
-
-def run(args: argparse.Namespace) -> int:
+def run_math(args: argparse.Namespace) -> int:
     from ..hardware import current_profile, get_profile
     from ..paths import runs_dir
     from .audit import FLAGS, audit_examples, audit_table
-    from .compare import before_after
+    from .checkpoints import load_for_eval
     from .data import load_problems
-    from .runner import evaluate_model
+    from .runner import before_after, evaluate_model
 
     profile, reason = (get_profile(args.profile), "--profile") if args.profile else current_profile()
     cpu = profile.device == "cpu"
@@ -155,4 +126,48 @@ def run(args: argparse.Namespace) -> int:
             saved.extend(s.result.save(out / "checkpoints").values())
     print()
     print(f"saved {len(saved)} files under {out}")
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    """``grpo-course eval``: GSM8K (a task with ``math_answers``) gets stage 05's math evaluation, every
+    other task its own metric (pass@k, tolerance accuracy, judges)."""
+    from ..tasks import get_task
+
+    if get_task(getattr(args, "task", "gsm8k")).math_answers:
+        return run_math(args)
+    return run_task(args)
+
+
+def run_task(args: argparse.Namespace) -> int:
+    """``grpo-course eval --task T`` for a task graded by its own metric: before (adapter off) and after."""
+    from ..hardware import current_profile, describe, get_profile
+    from ..paths import runs_dir
+    from ..tasks import get_task
+    from .task_score import evaluate_task
+
+    profile, reason = (get_profile(args.profile), "--profile") if args.profile else current_profile()
+    print(describe(get_task(args.task).profile_for(profile), f"{reason}; task {args.task}"))
+    ignored = [f"--{k.replace('_', '-')}" for k in ("data", "checkpoints", "interpolate", "model")
+               if getattr(args, k, None)]
+    if ignored:
+        print(f"note: {', '.join(ignored)} apply to GSM8K only; task {args.task} uses its own held-out data and model")
+    adapter = Path(args.adapter) if args.adapter else "auto"
+    if isinstance(adapter, Path) and not (adapter / "adapter_config.json").is_file():
+        print(f"error: {adapter} holds no LoRA adapter (adapter_config.json)")
+        return 2
+    n = max(1, args.n)
+    result = evaluate_task(args.task, profile, adapter=adapter, n=n, temperature=args.temperature,
+                           limit=args.limit, max_new_tokens=args.max_new_tokens, seed=args.seed,
+                           progress=not args.no_progress, model=None)
+    if "model" in result.results:
+        print("no adapter found (run `grpo-course train --task " f"{args.task}` first, or pass --adapter): "
+              "evaluating the model alone")
+    print(result.summary())
+    for label in result.completions:
+        if args.examples:
+            print(result.example(label))
+    out = Path(args.out) if args.out else runs_dir() / "eval" / f"{args.task}-{datetime.now():%Y%m%d-%H%M%S}"
+    path = result.save(out / "task_eval.json")
+    print(f"saved {path}")
     return 0

@@ -13,7 +13,8 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from ..jsonl import read_jsonl  # noqa: F401  (re-exported: the evaluation data readers use it)
-from ..train.tasks import GSM8K_CONFIG, GSM8K_HUB_ID  # one place for the hub id
+from ..tasks.gsm8k import CONFIG as GSM8K_CONFIG  # one place for the hub id: the task
+from ..tasks.gsm8k import HUB_ID as GSM8K_HUB_ID
 
 GSM8K_TEST_SIZE = 1319
 

@@ -26,10 +26,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+from .. import metrics
+from ..generation import Decoding, Generated, generate_samples, has_adapter
 from ..hardware import Profile
-from . import metrics
 from .audit import FLAGS, audit_completion, audit_counts, repetition_score
-from .generation import Decoding, Generated, generate_samples, has_adapter
 
 MODES = ("lenient", "strict")
 ROW_FIELDS = ["run", "problem_id", "kind", "sample", "gold", "answer_lenient", "answer_strict", "correct_lenient",
@@ -127,6 +127,8 @@ class EvalResult:
     problems: list[dict]  # {"id", "question", "answer"}
     greedy: list[dict] | None  # one row per problem, or None when greedy decoding was skipped
     samples: list[list[dict]] = field(default_factory=list)  # n rows per problem
+
+    modes = MODES  # the graders a grpo_course.compare.Comparison tabulates
 
     # ---- shape ----------------------------------------------------------------------------------
     @property
@@ -383,3 +385,11 @@ def evaluate_model(model, tokenizer, problems: Sequence[dict], *, name: str = "e
     }
     return EvalResult(name, context, [{"id": p["id"], "question": p["question"], "answer": p["answer"]}
                                       for p in problems], greedy_rows, sample_rows)
+
+
+def before_after(model, tokenizer, problems: Sequence[dict], **kwargs):
+    """:func:`grpo_course.compare.before_after` graded by :func:`evaluate_model`: the adapter off, then on,
+    with identical settings (``kwargs`` go to ``evaluate_model`` for both runs); a ``Comparison``."""
+    from ..compare import before_after as compare_runs
+
+    return compare_runs(model, tokenizer, problems, evaluate_model, **kwargs)

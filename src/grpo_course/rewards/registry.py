@@ -45,8 +45,8 @@ _ENTRIES: dict[str, Entry] = {
         doc="LLM judges on a 4-dimension legal rubric, 0..1 or None",
     ),
     "legal_qa_judges": Entry(
-        "grpo_course.tasks.legal_qa:legal_qa_judges",
-        doc="legal-QA judges (the active JudgePanel of grpo_course.tasks.legal_qa), 0..1 or None",
+        "grpo_course.rewards.judge_panel:legal_qa_judges",
+        doc="legal-QA judges (the active JudgePanel of grpo_course.rewards.judge_panel), 0..1 or None",
     ),
 }
 _CALLABLES: dict[str, Callable] = {}  # rewards registered as objects, not import strings

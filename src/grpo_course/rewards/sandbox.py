@@ -88,7 +88,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from grpo_course.scale_out import cores_per_process
+from grpo_course.distributed import cores_per_process
 
 WORKER = Path(__file__).with_name("_sandbox_worker.py")
 STARTUP_TIMEOUT = 30.0
@@ -331,7 +331,7 @@ class Sandbox:
     def __init__(self, workers: int | None = None, *, memory_mb: int = 512,
                  isolation: IsolationConfig | None = None):
         # Default: this process's share of the cores, so N training ranks on one machine start N x (cores / N)
-        # zygotes in total, not N x cores (grpo_course.scale_out.cores_per_process).
+        # zygotes in total, not N x cores (grpo_course.distributed.cores_per_process).
         self.workers = max(1, int(workers or cores_per_process()))
         self.memory_mb = int(memory_mb)
         self.cfg = isolation or IsolationConfig()

@@ -13,37 +13,18 @@ legal-qa    ymoslem/Law-StackExchange train, 1 in 5      1.0 two LLM judges (rub
             held out; CC BY-SA 4.0                       + 0.2 format                     agreement
 ==========  ==========================================  ===============================  ==========================
 
-The registry is the stage-04 one (:mod:`grpo_course.train.tasks`): ``get_task("code")`` works there
-and here, and ``grpo_course.train.train("medcalc")`` trains the task. :func:`train` adds what a task
-beyond GSM8K needs (its model per profile, lengths, reward weights, judge panel and cost plan) and
-:func:`evaluate_task` grades held-out completions with the task's metric; ``grpo-course train --task T``
-and ``grpo-course eval --task T`` call them. Each task module documents its data, prompt, rewards,
-pitfalls and metric: :mod:`.code`, :mod:`.medcalc`, :mod:`.legal_qa`. On CPU each runs offline on a
-handful of rows in the hub dataset's schema (``data/tasks/<task>/``) with a tiny character-level model
-(:mod:`.tiny_text`).
+Each task is one :class:`Task` (:mod:`.base`, the registry too) in its own module: :mod:`.gsm8k`,
+:mod:`.code`, :mod:`.medcalc`, :mod:`.legal_qa`. ``get_task("code")`` finds it;
+``grpo_course.train.train("medcalc")`` trains it with the one pipeline (the task brings its model per
+profile, lengths, reward weights, judge panel and cost plan), ``grpo_course.evaluate.evaluate_task``
+grades held-out completions with its metric; ``grpo-course train --task T`` and ``grpo-course eval
+--task T`` call them. On CPU each task beyond GSM8K runs offline on a handful of rows in the hub
+dataset's schema (``data/tasks/<task>/``) with a tiny character-level model (:mod:`.tiny_text`).
 
 Importing this package does not import torch, transformers or datasets.
 """
 
-from ..train.tasks import TASKS, Task, TaskData, get_task, register_task
-from . import code, legal_qa, medcalc  # noqa: F401  (each registers its task)
-from .base import CourseTask, HubSource, Scored
+from . import code, gsm8k, legal_qa, medcalc  # noqa: F401  (each registers its task)
+from .base import TASKS, HubSource, Scored, Task, TaskData, get_task, list_tasks, register_task
 
-_LAZY = {"train": ".runner", "evaluate_task": ".runner", "TaskEvaluation": ".runner"}
-
-
-def list_tasks() -> list[str]:
-    """Registered task names, GSM8K first."""
-    return sorted(TASKS, key=lambda n: (n != "gsm8k", n))
-
-
-def __getattr__(name: str):
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name], __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-__all__ = ["TASKS", "CourseTask", "HubSource", "Scored", "Task", "TaskData", "evaluate_task", "get_task",
-           "list_tasks", "register_task", "train", "TaskEvaluation"]
+__all__ = ["TASKS", "HubSource", "Scored", "Task", "TaskData", "get_task", "list_tasks", "register_task"]

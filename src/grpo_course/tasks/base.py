@@ -1,32 +1,49 @@
-"""What a task beyond GSM8K adds to the stage-04 :class:`~grpo_course.train.tasks.Task`.
+"""The one :class:`Task` type: what to train on and how to grade it. Every task (GSM8K, code, MedCalc,
+legal QA, yours) is one ``Task`` registered with :func:`register_task`; the pipeline is shared.
 
-A :class:`CourseTask` *is* a ``Task`` (the pipeline trains it unchanged) with the facts a learner needs
-to run it anywhere:
+A task is data + a prompt + rewards + a grader, plus the facts a learner needs to run it anywhere:
 
-* ``sources``: the hub datasets it loads on a GPU (id, config, split, licence, size), and the local
-  files in ``data/tasks/<task>/`` with the same columns that CPU runs and tests load instead;
-* ``models``: the default model per hardware profile (the seeds' choices on GPU; on ``cpu-tiny`` the
-  tiny character model of :mod:`.tiny_text`, committed in ``data/tasks/<task>/tiny``);
-* ``reward_weights``: a weight for every reward of every reward set (TRL's ``reward_weights``);
-* ``lengths``: prompt and completion budgets per profile (a MedCalc patient note is long);
-* ``metric`` and :meth:`CourseTask.score`: how held-out completions are graded (pass@k, tolerance
-  accuracy, judge score), used by :func:`grpo_course.tasks.evaluate_task` and ``grpo-course eval``.
+* ``load``: training and held-out rows for a profile (the hub dataset on a GPU, local files on CPU),
+  and ``sources``: the hub datasets (id, config, split, licence, size) and the local files with their
+  columns (``data/tasks/<task>/``);
+* ``to_prompt``: a row as chat messages (TRL's conversational ``prompt`` column);
+* ``reward_sets`` and ``reward_weights``: named sets of registry rewards (``grpo_course.rewards``) and
+  their weights (TRL's ``reward_weights``); ``cpu_reward``: the set used on ``cpu-tiny`` by default;
+* ``is_correct`` (held-out accuracy of the before/after comparison), ``follows_format`` (its format
+  column) and ``scorer`` / :meth:`Task.score`: the task's own metric (pass@k, tolerance, judge
+  score); a task with ``math_answers`` (GSM8K) is graded by stage 05's math evaluation instead;
+* ``models`` and ``lengths``: the model and prompt/completion budgets per hardware profile (on
+  ``cpu-tiny`` a task may name a tiny character model, :mod:`.tiny_text`);
+* ``judging``: for a task rewarded by LLM judges, the judge panel of a run (its cost plan printed first,
+  its budget a hard cap).
 
-Nothing here imports torch, transformers or datasets.
+Every row the pipeline sees has a ``prompt`` column and the task's gold column (``answer``); TRL passes
+the other columns to the reward functions as keyword lists. Nothing here imports torch, transformers or
+datasets.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..hardware import Profile
-from ..jsonl import read_jsonl  # noqa: F401  (re-exported for the task loaders)
+from ..jsonl import read_jsonl
 from ..paths import data_dir
-from ..train.tasks import Task, TaskData
 
+Row = dict
 GPU_PROFILES = ("t4", "l4", "large")
+
+
+@dataclass(frozen=True)
+class TaskData:
+    """Rows for training and for the held-out evaluation (never trained on), and where they came from."""
+
+    train: list[Row]
+    heldout: list[Row]
+    source: str
 
 
 @dataclass(frozen=True)
@@ -72,24 +89,58 @@ def _fmt(v) -> str:
     return str(v)
 
 
-def _no_score(task, rows, completions, profile=None, **kw) -> Scored:
-    raise NotImplementedError
+def tag_format_followed(completion: str) -> bool:
+    """Does the completion use the course's reasoning and answer tags with a number inside? (stage 02's
+    ``tag_format`` reward; the default format check of a task)"""
+    from ..rewards import get_reward
+
+    return bool(get_reward("tag_format")([completion])[0])
 
 
 @dataclass(frozen=True)
-class CourseTask(Task):
-    """A stage-04 task with its sources, models, reward weights, lengths and metric."""
+class Task:
+    """One training task: data, prompt, rewards and grader, with its sources, models and metric."""
 
+    name: str
+    description: str
+    load: Callable[[Profile], TaskData]  # the profile picks the source (hub dataset on GPU, local on CPU)
+    to_prompt: Callable[[Row], list[dict]]  # row -> chat messages (TRL's conversational `prompt`)
+    reward_sets: dict[str, tuple[str, ...]]  # name -> reward names in grpo_course.rewards' registry
+    default_reward: str
+    is_correct: Callable[[str, Row], bool]  # completion text, row -> correct? (held-out accuracy)
+    demonstration: Callable[[Row], str] | None = None  # row -> a well-formed completion, for SFT priming
+    gold_column: str = "answer"
+    notes: dict[str, str] = field(default_factory=dict)
     sources: dict[str, HubSource] = field(default_factory=dict)  # "train" / "heldout"
     models: dict[str, str] = field(default_factory=dict)  # profile name -> model id (cpu-tiny: folder)
     reward_weights: dict[str, tuple[float, ...]] = field(default_factory=dict)  # reward set -> weights
     lengths: dict[str, tuple[int, int]] = field(default_factory=dict)  # profile -> (prompt, completion)
     metric: str = ""
     colab: str = ""  # what the task needs on Colab, in one sentence (README's task table)
-    scorer: Callable[..., Scored] = _no_score  # (task, rows, completions per row, profile) -> Scored
-    cpu_steps: int = 20  # GRPO steps on cpu-tiny when none are asked for
+    scorer: Callable[..., Scored] | None = None  # (task, rows, completions per row, profile) -> Scored
+    follows_format: Callable[[str], bool] = tag_format_followed  # the before/after table's format column
+    cpu_reward: str | Sequence[str] | None = None  # the reward on cpu-tiny when none is asked for
+    cpu_steps: int = 20  # GRPO steps on cpu-tiny with the tiny character model, when none are asked for
     cpu_generations: int = 4
+    cpu_eval_size: int = 16  # held-out problems for the before/after with the tiny character model
     tiny_demonstration: Callable[[dict], str] | None = None  # the CPU model's warm start (default: demonstration)
+    # (profile, judges, budget_usd) -> a context manager that makes the task's judge panel active for a run
+    judging: Callable[..., contextlib.AbstractContextManager] | None = None
+    judge_budget_usd: float | None = None  # the default hard cap of `judging`
+    math_answers: bool = False  # held-out answers are numbers graded by stage 05's math evaluation (GSM8K)
+
+    def reward_names(self, reward: str | Sequence[str] | None = None) -> tuple[str, ...]:
+        """Resolve ``reward``: a set name of this task, one registry name, or a list of registry names."""
+        if reward is None:
+            reward = self.default_reward
+        if isinstance(reward, str):
+            return self.reward_sets.get(reward, (reward,))
+        return tuple(reward)
+
+    @property
+    def uses_tiny_text_model(self) -> bool:
+        """On cpu-tiny, does this task run the tiny character model of :mod:`.tiny_text` (not the math one)?"""
+        return "cpu-tiny" in self.models
 
     # ---- data -----------------------------------------------------------------------------------
     @property
@@ -100,6 +151,15 @@ class CourseTask(Task):
         return self.data_folder / self.sources[which].local_file
 
     # ---- rewards --------------------------------------------------------------------------------
+    def run_reward_names(self, profile: Profile, reward: str | Sequence[str] | None = None) -> tuple[str, ...]:
+        """The reward functions a run trains with: the caller's choice (a set name, a registry name, or a
+        list of either), else ``cpu_reward`` on cpu-tiny, else the task's default set."""
+        if reward is None and profile.name == "cpu-tiny" and self.cpu_reward is not None:
+            reward = self.cpu_reward
+        if isinstance(reward, (list, tuple)):  # each entry may itself be a set name ("tag" -> its two parts)
+            return tuple(n for entry in reward for n in self.reward_names(entry))
+        return self.reward_names(reward)
+
     def weights_for(self, reward: str | Sequence[str] | None = None) -> tuple[float, ...]:
         """Weights for ``reward`` (a set name of this task; registry names get weight 1 each)."""
         names = self.reward_names(reward)
@@ -125,7 +185,7 @@ class CourseTask(Task):
         if profile.load_in_fp8 and changes["model_id"] != profile.model_id:
             changes["quantization"] = "none"
             changes["description"] = f"{profile.description}; FP8 off for {changes['model_id']} (16-bit LoRA)"
-        if profile.name == "cpu-tiny":  # the tiny character model's group and batch (see grpo_overrides)
+        if profile.name == "cpu-tiny" and self.uses_tiny_text_model:  # its group and batch (see grpo_overrides)
             changes.update(description=f"CPU only: the tiny character-level model of data/tasks/{self.name}/tiny "
                                        "(checks the whole path; it does not learn the skill)",
                            num_generations=self.cpu_generations, per_device_train_batch_size=2 * self.cpu_generations,
@@ -133,15 +193,26 @@ class CourseTask(Task):
         return profile.with_overrides(**changes)
 
     def grpo_overrides(self, profile: Profile, reward: str | Sequence[str] | None = None) -> dict:
-        """GRPOConfig keywords this task sets: reward weights always; on cpu-tiny the tiny character
-        model's group size, batch and lengths (the tiny math recipe's 40 tokens fit no code)."""
-        out: dict = {"reward_weights": list(self.weights_for(reward))}
-        if profile.name == "cpu-tiny":
+        """GRPOConfig keywords this task sets: its reward weights (if it has any); on cpu-tiny the tiny
+        character model's group size, batch and lengths (the tiny math recipe's 40 tokens fit no code)."""
+        out: dict = {"reward_weights": list(self.weights_for(reward))} if self.reward_weights else {}
+        if profile.name == "cpu-tiny" and self.uses_tiny_text_model:
             g = self.cpu_generations
             out.update(num_generations=g, per_device_train_batch_size=2 * g, gradient_accumulation_steps=1,
                        max_completion_length=self.lengths.get("cpu-tiny", (0, 128))[1], temperature=1.0,
                        learning_rate=3e-4, beta=0.0)
         return out
+
+    @contextlib.contextmanager
+    def judges(self, profile: Profile, judges: str = "auto", budget_usd: float | None = None) -> Iterator:
+        """The task's judge panel, active inside the block and closed after it (``None``: no judges).
+        ``budget_usd`` defaults to the task's ``judge_budget_usd``."""
+        if self.judging is None:
+            yield None
+            return
+        budget = budget_usd if budget_usd is not None else self.judge_budget_usd
+        with self.judging(profile, judges, budget) as panel:
+            yield panel
 
     def tiny_pairs(self) -> list[tuple[list[dict], str]]:
         """(chat prompt, demonstration) for every local training row: the CPU model's warm start."""
@@ -158,6 +229,9 @@ class CourseTask(Task):
         """Grade ``completions[i]`` (one or more samples) for ``rows[i]`` with the task's metric."""
         if len(rows) != len(completions):
             raise ValueError(f"{len(rows)} rows but {len(completions)} lists of completions")
+        if self.scorer is None:
+            raise ValueError(f"task {self.name!r} has no scorer: its held-out answers are graded by the stage-05 "
+                             "math evaluation (grpo_course.evaluate.evaluate_model, grpo-course eval)")
         return self.scorer(self, list(rows), [list(c) for c in completions], profile, **kwargs)
 
     def describe(self) -> str:
@@ -192,7 +266,7 @@ def hub_rows(source: HubSource) -> list[dict]:
     return [dict(r) for r in ds]
 
 
-def local_or_hub(task: CourseTask, which: str, profile: Profile) -> tuple[list[dict], str]:
+def local_or_hub(task: Task, which: str, profile: Profile) -> tuple[list[dict], str]:
     """The split's raw rows: the local file on CPU, the hub dataset on a GPU profile."""
     src = task.sources[which]
     if profile.device == "cpu":
@@ -201,5 +275,33 @@ def local_or_hub(task: CourseTask, which: str, profile: Profile) -> tuple[list[d
     return hub_rows(src), f"{src.hub_id}{f' ({src.config})' if src.config else ''} {src.split} from the hub"
 
 
+
+
 def task_data(train: list[dict], heldout: list[dict], source: str) -> TaskData:
     return TaskData(train, heldout, source)
+
+
+# ---- the registry --------------------------------------------------------------------------------
+
+TASKS: dict[str, Task] = {}
+
+
+def register_task(task: Task) -> Task:
+    """Make ``task`` available by name (``get_task``, ``grpo-course train --task NAME``)."""
+    TASKS[task.name] = task
+    return task
+
+
+def get_task(name: str | Task) -> Task:
+    """The registered task called ``name`` (a :class:`Task` is returned as it is)."""
+    if isinstance(name, Task):
+        return name
+    try:
+        return TASKS[name]
+    except KeyError:
+        raise ValueError(f"Unknown task {name!r}. Tasks: {', '.join(sorted(TASKS))}.") from None
+
+
+def list_tasks() -> list[str]:
+    """Registered task names, GSM8K first."""
+    return sorted(TASKS, key=lambda n: (n != "gsm8k", n))

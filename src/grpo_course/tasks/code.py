@@ -29,8 +29,7 @@ from collections.abc import Sequence
 
 from ..chat_format import ANSWER_END, ANSWER_START, REASONING_END, REASONING_START, format_response
 from ..hardware import Profile
-from ..train.tasks import TaskData, register_task
-from .base import CourseTask, HubSource, Scored, check_columns, local_or_hub
+from .base import HubSource, Scored, Task, TaskData, check_columns, local_or_hub, register_task
 
 MBPP_COLUMNS = ("task_id", "text", "code", "test_list", "test_setup_code", "challenge_test_list")
 HUMANEVAL_COLUMNS = ("task_id", "prompt", "canonical_solution", "test", "entry_point")
@@ -134,9 +133,9 @@ def load(profile: Profile) -> TaskData:
                     f"train: {train_src}; held-out: {held_src}")
 
 
-def score(task: CourseTask, rows: list[dict], completions: list[list[str]], profile=None, **kw) -> Scored:
+def score(task: Task, rows: list[dict], completions: list[list[str]], profile=None, **kw) -> Scored:
     """pass@1 (and pass@k for k = 2, 5, n) with the hidden tests, and a bootstrap interval on pass@1."""
-    from ..evaluate.metrics import bootstrap_interval, mean_pass_at_k
+    from ..metrics import bootstrap_interval, mean_pass_at_k
 
     flat_rows = [r for r, group in zip(rows, completions) for _ in group]
     flat = [c for group in completions for c in group]
@@ -156,7 +155,7 @@ def score(task: CourseTask, rows: list[dict], completions: list[list[str]], prof
                   len(rows), n, details, per_sample)
 
 
-TASK = register_task(CourseTask(
+TASK = register_task(Task(
     name="code",
     description="write a Python function from a description; reward = hidden unit tests in a sandbox",
     load=load,

@@ -11,7 +11,7 @@ those columns. (Open Australian Legal QA was the other candidate; its licence is
 not one clear licence.)
 
 **Reward** (the seeds' legal model: Claude and Gemini judge accuracy, completeness, legal soundness
-and clarity; stage 02's :mod:`grpo_course.rewards.judges`): reward set ``"judges"`` = 1.0 x
+and clarity; stage 02's :mod:`grpo_course.rewards.judges`, the panel in :mod:`grpo_course.rewards.judge_panel`): reward set ``"judges"`` = 1.0 x
 ``legal_qa_judges`` (the mean over two judges of the rubric's normalised score, 0..1) + 0.2 x
 ``format``. Before training starts, the planned cost per step and for the run is printed; the judge
 reward holds a hard budget cap (``budget_usd``; a call that could cross it is not made and its
@@ -33,20 +33,24 @@ inter-judge agreement (mean absolute difference, share within one point, Pearson
 
 from __future__ import annotations
 
-import contextlib
 import html
-import logging
 import re
-import threading
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 
 from ..chat_format import ANSWER_END, ANSWER_START, REASONING_END, REASONING_START, format_response
 from ..hardware import Profile
-from ..train.tasks import TaskData, register_task
-from .base import CourseTask, HubSource, Scored, check_columns, local_or_hub
-
-log = logging.getLogger(__name__)
+from ..rewards.judge_panel import (  # noqa: F401  (the panel a run makes active, re-exported for the lessons)
+    DEFAULT_BUDGET_USD,
+    JudgePanel,
+    active_panel,
+    api_panel,
+    judging,
+    legal_qa_judges,
+    offline_panel,
+    panel_for,
+    use_panel,
+)
+from .base import HubSource, Scored, Task, TaskData, check_columns, local_or_hub, register_task
 
 COLUMNS = ("question_id", "tags", "score", "license", "link", "question_title", "question_body", "answers")
 SOURCES = {
@@ -59,7 +63,6 @@ SOURCES = {
 }
 HELDOUT_EVERY = 5
 MAX_QUESTION_CHARS = 2000
-DEFAULT_BUDGET_USD = 2.0  # hard cap per run; raise it knowingly
 ACCEPTABLE = 0.6  # mean normalised judge score counted as an acceptable answer (held-out "accuracy")
 SYSTEM_PROMPT = (
     f"You answer legal questions for a general audience. Think between {REASONING_START} and "
@@ -135,155 +138,7 @@ def load(profile: Profile) -> TaskData:
                     "held out")
 
 
-# ---- the judges ------------------------------------------------------------------------------------
-
-
-@dataclass
-class JudgePanel:
-    """Two or more judges behind one :class:`~grpo_course.rewards.judges.JudgeReward` (with its budget
-    cap), and the local fake server when the judges are offline."""
-
-    reward: object  # JudgeReward
-    kind: str  # "offline fake servers" or "API"
-    server: object | None = None  # FakeJudgeServer
-    processes: int = 1  # processes of the launch; each holds one panel with 1/processes of the limits
-
-    @property
-    def judges(self) -> list:
-        return list(self.reward.judges)
-
-    @property
-    def budget_usd(self) -> float | None:
-        """The run's hard cap over all processes (each process's reward holds its share)."""
-        cap = self.reward.budget_usd
-        return None if cap is None else cap * self.processes
-
-    def close(self) -> None:
-        if self.server is not None:
-            self.server.stop()
-            self.server = None
-
-    def step_cost(self, completions_per_step: int, prompt_tokens: int = 300, completion_tokens: int = 400
-                  ) -> dict[str, float]:
-        from ..rewards.judges import estimate_step_cost
-
-        return estimate_step_cost(self.judges, completions_per_step, prompt_tokens, completion_tokens)
-
-    def plan(self, steps: int, completions_per_step: int, prompt_tokens: int = 300,
-             completion_tokens: int = 400) -> str:
-        """The cost plan printed before training: per step, for the run, and the hard cap.
-        ``completions_per_step``: completions judged per step over all processes of the launch."""
-        per = self.step_cost(completions_per_step, prompt_tokens, completion_tokens)
-        total = per["total"] * steps
-        cap = self.budget_usd
-        names = ", ".join(f"{j.name} ({j.model})" for j in self.judges)
-        split = (f" (split over {self.processes} processes: ${self.reward.budget_usd:.2f} and at most "
-                 f"{self.reward.max_concurrency} requests in flight each)" if self.processes > 1 and cap is not None
-                 else "")
-        lines = [f"judges: {names} via {self.kind}",
-                 f"planned judge cost: ${per['total']:.4f} per step ({completions_per_step} completions x "
-                 f"{len(self.judges)} judges, <= {prompt_tokens} prompt + {completion_tokens} completion tokens "
-                 f"each) x {steps} steps = ${total:.2f}",
-                 "hard budget cap: " + ("none (budget_usd=None)" if cap is None else
-                                        f"${cap:.2f}{split}: calls that could cross it are not made; their "
-                                        "completions get reward None")]
-        if cap is not None and total > cap:
-            lines.append(f"WARNING: the plan (${total:.2f}) exceeds the cap; judging stops after about "
-                         f"{int(cap / per['total']) if per['total'] else steps} steps")
-        if self.server is not None:
-            lines.append("(offline: the fake servers answer with a heuristic, not a model; the cost shown "
-                         "is what the real APIs would charge for the same tokens)")
-        return "\n".join(lines)
-
-
-def offline_panel(budget_usd: float | None = DEFAULT_BUDGET_USD, providers: Sequence[str] = ("anthropic", "gemini"),
-                  **options) -> JudgePanel:
-    """Judges on a local fake server speaking the Anthropic and Gemini wire formats (no network)."""
-    from ..rewards.fake_judges import FakeJudgeServer
-    from ..rewards.judges import make_judge_reward
-
-    server = FakeJudgeServer(max_requests=100_000).start()
-    reward = make_judge_reward(server.judges(tuple(providers)), cache_dir=None, budget_usd=budget_usd,
-                               name="legal_qa_judges", **options)
-    return JudgePanel(reward, "offline fake servers (127.0.0.1)", server)
-
-
-def api_panel(budget_usd: float | None = DEFAULT_BUDGET_USD, judges: Sequence | None = None, **options) -> JudgePanel:
-    """Claude and Gemini (the seeds' pair) with keys from the environment or Colab secrets."""
-    from ..rewards.judges import default_judges, make_judge_reward
-
-    judges = list(judges) if judges is not None else default_judges()
-    missing = [j.name for j in judges if j.require_key and j.key() is None]
-    if missing:
-        raise RuntimeError(
-            f"legal-qa: no API key for judge(s) {', '.join(missing)}. Set ANTHROPIC_API_KEY and GEMINI_API_KEY "
-            "(Colab: the key icon in the left bar, then enable notebook access), or train with "
-            "judges='offline' to use the local fake judges (plumbing only, no real legal grading).")
-    reward = make_judge_reward(judges, budget_usd=budget_usd, name="legal_qa_judges", **options)
-    return JudgePanel(reward, "API")
-
-
-DEFAULT_CONCURRENCY = 8  # judge requests in flight over the whole launch (JudgeReward's own default)
-
-
-def panel_for(profile: Profile, judges: str = "auto", budget_usd: float | None = DEFAULT_BUDGET_USD,
-              max_concurrency: int = DEFAULT_CONCURRENCY, env=None) -> JudgePanel:
-    """``judges``: ``"auto"`` (offline on CPU, the APIs on a GPU), ``"offline"`` or ``"api"``.
-
-    ``budget_usd`` and ``max_concurrency`` are for the whole launch: under ``accelerate launch`` every
-    process scores its own completions with its own panel, so each gets ``1/processes`` of both
-    (:func:`grpo_course.scale_out.judge_share`; ``env``: the launcher's variables, default ``os.environ``)."""
-    from ..scale_out import dist_info, judge_share
-
-    if judges not in ("auto", "offline", "api"):
-        raise ValueError("judges must be 'auto', 'offline' or 'api'")
-    processes = dist_info(env).world_size
-    share = judge_share(max(int(max_concurrency), processes), budget_usd, env=env)
-    offline = judges == "offline" or (judges == "auto" and profile.device == "cpu")
-    make = offline_panel if offline else api_panel
-    panel = make(share.budget_usd, max_concurrency=share.max_concurrency)
-    panel.processes = processes
-    return panel
-
-
-_STACK: list[JudgePanel] = []
-_DEFAULT: list[JudgePanel] = []
-_LOCK = threading.Lock()
-
-
-@contextlib.contextmanager
-def use_panel(panel: JudgePanel) -> Iterator[JudgePanel]:
-    """Make ``panel`` the one :func:`legal_qa_judges` calls (training, grading) inside the block."""
-    _STACK.append(panel)
-    try:
-        yield panel
-    finally:
-        _STACK.remove(panel)
-
-
-def active_panel() -> JudgePanel:
-    """The panel in use; without one, a default made once: the APIs if both keys are set, else the
-    offline fake judges (with a warning: nothing real is being judged)."""
-    if _STACK:
-        return _STACK[-1]
-    with _LOCK:
-        if not _DEFAULT:
-            try:
-                _DEFAULT.append(api_panel())
-            except RuntimeError:
-                log.warning("legal_qa_judges: no judge API keys, judging with the OFFLINE FAKE judges "
-                            "(a heuristic, not a model). Use grpo_course.tasks.train('legal-qa', ...), which "
-                            "chooses and prints the judges and their cost first.")
-                _DEFAULT.append(offline_panel())
-        return _DEFAULT[0]
-
-
-def legal_qa_judges(completions, prompts=None, **kwargs) -> list[float | None]:
-    """TRL reward: the active panel's rubric score (0..1; ``None`` when unscored). Reads ``reference``."""
-    return active_panel().reward(completions, prompts=prompts, **kwargs)
-
-
-legal_qa_judges.reward_range = (0.0, 1.0)
+# ---- the judges: grpo_course.rewards.judge_panel (re-exported: a run makes one panel active) ---------
 
 def judge_batch(rows: Sequence[dict], completions: Sequence[str], panel: JudgePanel | None = None):
     """One judged batch: ``BatchResult`` (rewards, verdicts, metrics, agreement)."""
@@ -297,10 +152,10 @@ def is_correct(completion: str, row: dict) -> bool:
     return reward is not None and reward >= ACCEPTABLE
 
 
-def score(task: CourseTask, rows: list[dict], completions: list[list[str]], profile=None, panel=None,
+def score(task: Task, rows: list[dict], completions: list[list[str]], profile=None, panel=None,
           **kw) -> Scored:
     """Mean judge score with a bootstrap interval; each judge's mean; inter-judge agreement; cost."""
-    from ..evaluate.metrics import bootstrap_interval
+    from ..metrics import bootstrap_interval
 
     panel = panel or active_panel()
     flat_rows = [r for r, group in zip(rows, completions) for _ in group]
@@ -332,7 +187,7 @@ def score(task: CourseTask, rows: list[dict], completions: list[list[str]], prof
                   len(rows), min((len(g) for g in completions), default=0), details, per_sample)
 
 
-TASK = register_task(CourseTask(
+TASK = register_task(Task(
     name="legal-qa",
     description="answer a legal question in prose; reward = two LLM judges on a four-dimension rubric",
     load=load,
@@ -353,4 +208,6 @@ TASK = register_task(CourseTask(
           "is printed before training and capped (budget_usd)",
     scorer=score,
     tiny_demonstration=tiny_demonstration,
+    judging=judging,
+    judge_budget_usd=DEFAULT_BUDGET_USD,
 ))

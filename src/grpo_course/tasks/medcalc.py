@@ -35,8 +35,7 @@ from fractions import Fraction
 
 from ..chat_format import ANSWER_END, ANSWER_START, REASONING_END, REASONING_START, format_response
 from ..hardware import Profile
-from ..train.tasks import TaskData, register_task
-from .base import CourseTask, HubSource, Scored, check_columns, local_or_hub
+from .base import HubSource, Scored, Task, TaskData, check_columns, local_or_hub, register_task
 
 COLUMNS = ("Row Number", "Calculator ID", "Calculator Name", "Category", "Output Type", "Note ID", "Note Type",
            "Patient Note", "Question", "Relevant Entities", "Ground Truth Answer", "Lower Limit", "Upper Limit",
@@ -153,9 +152,9 @@ def is_correct(completion: str, row: dict) -> bool:
     return within_limits(completion, row)
 
 
-def score(task: CourseTask, rows: list[dict], completions: list[list[str]], profile=None, **kw) -> Scored:
+def score(task: Task, rows: list[dict], completions: list[list[str]], profile=None, **kw) -> Scored:
     """Tolerance accuracy over all completions, with a Wilson interval and accuracy per answer type."""
-    from ..evaluate.metrics import wilson_interval
+    from ..metrics import wilson_interval
 
     per_sample = [[1.0 if within_limits(c, r) else 0.0 for c in group] for r, group in zip(rows, completions)]
     right = int(sum(sum(g) for g in per_sample))
@@ -172,7 +171,7 @@ def score(task: CourseTask, rows: list[dict], completions: list[list[str]], prof
                   len(rows), min((len(g) for g in completions), default=0), details, per_sample)
 
 
-TASK = register_task(CourseTask(
+TASK = register_task(Task(
     name="medcalc",
     description="compute a clinical value from a patient note; reward = within MedCalc-Bench's tolerance",
     load=load,

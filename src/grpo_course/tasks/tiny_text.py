@@ -125,7 +125,7 @@ def _clip_prompt(messages: list[dict], max_chars: int) -> list[dict]:
 def warm_start_examples(tokenizer, pairs: Sequence[tuple[list[dict], str]], max_prompt_chars: int
                         ) -> list[tuple[list[int], int]]:
     """(token ids, number of prompt tokens) for each (chat prompt, demonstration) pair."""
-    from ..train.tasks import prompt_token_ids
+    from ..chat_format import prompt_token_ids
 
     out = []
     for messages, demo in pairs:
@@ -277,12 +277,11 @@ def load(path: str | Path):
 
 def build_committed(names: Sequence[str] | None = None, progress: bool = True) -> dict[str, TinyTextModel]:
     """Rebuild ``data/tasks/<task>/tiny`` for the tasks that have a CPU model (all by default)."""
-    from . import TASKS
-    from .base import CourseTask
+    from .base import TASKS
 
     out = {}
     for name, task in TASKS.items():
-        if not isinstance(task, CourseTask) or (names and name not in names):
+        if not task.uses_tiny_text_model or (names and name not in names):
             continue
         out[name] = build(name, task.tiny_pairs(), task.data_folder / "tiny", progress=progress)
         print(out[name].report())

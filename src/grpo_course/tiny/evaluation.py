@@ -1,11 +1,12 @@
-"""Generate with the tiny model and grade held-out problems: greedy accuracy, pass@1 and pass@k."""
+"""Generate with the tiny model and grade held-out problems: greedy accuracy, pass@1 and pass@k
+(the unbiased estimator of :mod:`grpo_course.metrics`, which refuses k > n)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from math import comb
 
 from ..chat_format import build_messages
+from ..metrics import pass_at_k
 from ..rewards import is_correct
 
 
@@ -17,42 +18,19 @@ def prompt_texts(tokenizer, questions: Sequence[str]) -> list[str]:
 def generate(model, tokenizer, questions: Sequence[str], *, max_new_tokens: int = 48, do_sample: bool = False,
              temperature: float = 1.0, num_return_sequences: int = 1, batch_size: int = 256,
              seed: int | None = None) -> list[str]:
-    """Completions for ``questions`` (``num_return_sequences`` per question, grouped per question)."""
-    import torch
+    """Completions for ``questions`` (``num_return_sequences`` per question, grouped per question), from the
+    course's one generation loop (:func:`grpo_course.generation.generate_samples`)."""
+    from ..generation import Decoding, generate_samples
 
-    if seed is not None:
-        torch.manual_seed(seed)
-    texts = prompt_texts(tokenizer, questions)
-    out: list[str] = []
-    was_training = model.training
-    model.eval()
-    side = tokenizer.padding_side
-    tokenizer.padding_side = "left"
-    try:
-        with torch.no_grad():
-            for i in range(0, len(texts), batch_size):
-                enc = tokenizer(texts[i:i + batch_size], return_tensors="pt", padding=True)
-                gen = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=do_sample,
-                                     temperature=temperature if do_sample else None, top_p=None, top_k=None,
-                                     num_return_sequences=num_return_sequences,
-                                     pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
-                out.extend(tokenizer.batch_decode(gen[:, enc["input_ids"].shape[1]:], skip_special_tokens=True))
-    finally:
-        tokenizer.padding_side = side
-        model.train(was_training)
-    return out
+    decoding = Decoding(max_new_tokens=max_new_tokens, temperature=temperature if do_sample else 0.0,
+                        n=num_return_sequences, seed=seed, batch_size=batch_size)
+    groups = generate_samples(model, tokenizer, [build_messages(q) for q in questions], decoding, progress=False)
+    return [g.text for group in groups for g in group]
 
 
 def grade(completions: Sequence[str], golds: Sequence[str]) -> list[bool]:
     """The course's lenient grader (``grpo_course.rewards.is_correct``), one verdict per completion."""
     return [bool(is_correct(c, g, mode="lenient")) for c, g in zip(completions, golds)]
-
-
-def pass_at_k(n: int, c: int, k: int) -> float:
-    """Unbiased pass@k from ``c`` correct out of ``n`` samples (Chen et al. 2021, "Evaluating LLMs trained on code")."""
-    if n - c < k:
-        return 1.0
-    return 1.0 - comb(n - c, k) / comb(n, k)
 
 
 def greedy_accuracy(model, tokenizer, problems: Sequence[dict], **kw) -> float:

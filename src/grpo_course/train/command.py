@@ -34,11 +34,11 @@ def announce_profile(args: argparse.Namespace):
     """The runtime's profile (or ``--profile``), printed as the task will use it: a task beyond GSM8K
     brings its own model, lengths and group size."""
     from ..hardware import current_profile, describe, get_profile
-    from .tasks import get_task
+    from ..tasks import get_task
 
     profile, reason = (get_profile(args.profile), "--profile") if args.profile else current_profile()
     task = get_task(args.task)
-    if hasattr(task, "profile_for"):  # grpo_course.tasks.CourseTask
+    if task.models or task.lengths:  # the task brings its own model or lengths
         print(describe(task.profile_for(profile), f"{reason}; task {task.name}"))
     else:
         print(describe(profile, reason))
@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
                    push_to_hub=args.push_to_hub, live=False)
     # Under accelerate launch / torchrun: wait for every rank, then tear the process group down before the
     # interpreter exits (a failed rank raises instead, and the launcher stops the others).
-    from ..scale_out import finish_distributed, is_main_process
+    from ..distributed import finish_distributed, is_main_process
 
     finish_distributed()
     if not is_main_process():  # the other ranks trained the same model; one report is enough

@@ -22,41 +22,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..hardware import Profile, current_profile, get_profile
-from ..scale_out import is_main_process
-from . import checkpoint as ckpt
+from .. import checkpoint as ckpt
+from ..distributed import is_main_process
+from ..hardware import Profile
+from ..models import load_model, prepare_runtime, resolve_profile  # noqa: F401  (the stage-04 API)
+from ..tasks import Task, TaskData, get_task
 from .config import Setting, grpo_settings, make_grpo_config
-from .tasks import PreparedData, Task, TaskData, get_task, prepare_data
+from .data import PreparedData, prepare_data
+from .run import RunConfig
 
 DEFAULT_EVAL_SIZE = {"cpu-tiny": 200, "t4": 50, "l4": 100, "large": 200}
 
 
-def resolve_profile(profile: Profile | str | None) -> Profile:
-    if profile is None:
-        return current_profile()[0]
-    return get_profile(profile) if isinstance(profile, str) else profile
-
-
-def prepare_runtime(profile: Profile | str | None = None) -> Profile:
-    """Call before anything imports trl or transformers: on GPU profiles this imports Unsloth first."""
-    profile = resolve_profile(profile)
-    if profile.device != "cpu":
-        from .. import gpu
-
-        gpu.import_unsloth(profile)
-    return profile
-
-
-def reward_names_for(task: Task, profile: Profile, reward: str | Sequence[str] | None) -> tuple[str, ...]:
-    """The reward functions to train with: the caller's choice, else the tiny recipe's on cpu-tiny,
-    else the task's default set."""
-    if reward is None and profile.name == "cpu-tiny" and task.name == "gsm8k":
-        from ..tiny.recipe import TINY_REWARDS
-
-        reward = list(TINY_REWARDS)
-    if isinstance(reward, (list, tuple)):  # each entry may itself be a set name ("tag" -> its two parts)
-        return tuple(n for entry in reward for n in task.reward_names(entry))
-    return task.reward_names(reward)
+def reward_names_for(task: Task | str, profile: Profile, reward: str | Sequence[str] | None) -> tuple[str, ...]:
+    """The reward functions to train with (:meth:`grpo_course.tasks.Task.run_reward_names`)."""
+    return get_task(task).run_reward_names(profile, reward)
 
 
 def sft_priming_default(profile: Profile) -> bool:
@@ -72,55 +52,9 @@ def reward_functions(names: Sequence[str]) -> list:
     return [get_reward(n) for n in names]
 
 
-def _course_task(task: Task | str):
-    """The task if it is a course task beyond GSM8K (``grpo_course.tasks.CourseTask``), else None."""
-    from ..tasks.base import CourseTask
-
-    task = get_task(task)
-    return task if isinstance(task, CourseTask) else None
-
-
 def profile_for_task(task: Task | str, profile: Profile) -> Profile:
-    """The profile a task trains with: a course task beyond GSM8K brings its model, lengths and group size
-    (:meth:`grpo_course.tasks.CourseTask.profile_for`); GSM8K uses the profile as it is."""
-    course = _course_task(task)
-    return course.profile_for(profile) if course is not None else profile
-
-
-def load_model(profile: Profile, task: Task | str | None = None):
-    """(model, tokenizer, peft_config): GPU models come back already LoRA-wrapped by Unsloth (peft_config
-    None); CPU models come back plain with the LoRA config for GRPOTrainer to apply. With ``task``, the
-    task's own model (on CPU a course task's tiny character model)."""
-    from ..lora import lora_settings
-
-    course = _course_task(task) if task is not None else None
-    if course is not None:
-        if profile.device == "cpu":
-            from ..lora import to_peft_config
-            from ..tasks.runner import cpu_model
-
-            model, tokenizer, _ = cpu_model(course, progress=False)
-            return model, tokenizer, to_peft_config(lora_settings(profile.name))
-        profile = profile_for_task(task, profile)
-
-    settings = lora_settings(profile.name)
-    if profile.device != "cpu":
-        from .. import gpu
-
-        model, tokenizer = gpu.load_model_and_tokenizer(profile, settings)
-        return model, tokenizer, None
-    from ..lora import to_peft_config
-
-    if profile.name == "cpu-tiny":
-        from ..tiny import load_tiny
-
-        model, tokenizer = load_tiny("sft")
-    else:
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-
-        model = AutoModelForCausalLM.from_pretrained(profile.model_path(), dtype="float32")
-        tokenizer = AutoTokenizer.from_pretrained(profile.model_path())
-    return model, tokenizer, to_peft_config(settings)
+    """The profile a task trains with: its model, lengths and group size (:meth:`grpo_course.tasks.Task.profile_for`)."""
+    return get_task(task).profile_for(profile)
 
 
 @dataclass
@@ -140,13 +74,14 @@ class TrainResult:
     train_seconds: float
     data_report: str
     settings: dict[str, Setting] = field(repr=False, default_factory=dict)
-    comparison: Any = None  # compare.Comparison
+    comparison: Any = None  # grpo_course.compare.Comparison
     priming: Any = None  # sft.PrimingResult
     saved: dict[str, Path] = field(default_factory=dict)
     plot_path: Path | None = None
     trainer: Any = field(repr=False, default=None)
     model: Any = field(repr=False, default=None)
     tokenizer: Any = field(repr=False, default=None)
+    config: RunConfig | None = None
 
     @property
     def finished(self) -> bool:
@@ -214,7 +149,7 @@ def save_outputs(model, tokenizer, profile: Profile, out_dir: Path, merged: bool
             gpu.save_gguf(model, tokenizer, out_dir / "gguf")
             saved["GGUF (llama.cpp / Ollama)"] = out_dir / "gguf"
     else:
-        from .compare import has_adapter
+        from ..generation import has_adapter
 
         if merged or gguf:
             print("Merged and GGUF exports use Unsloth's savers and run on GPU profiles only; "
@@ -272,59 +207,82 @@ def _read_rows(output_dir: Path) -> list[dict]:
     return read_jsonl(output_dir / "metrics.jsonl")
 
 
-def train(task: str | Task = "gsm8k", profile: Profile | str | None = None, steps: int | None = None,
-          output_dir: str | Path | None = None, resume: bool = True, reward: str | Sequence[str] | None = None, *,
-          sft_priming: bool | None = None, sft_steps: int | None = None, eval_size: int | None = None,
-          train_size: int | None = None, compare: bool = True, live: bool | None = None, plot_every: int = 5,
-          save_steps: int | None = None, seed: int = 0, stop_at_step: int | None = None,
-          overrides: dict | None = None, save_merged: bool = False, save_gguf: bool = False,
-          push_to_hub: str | None = None, hf_token: str | None = None, model=None, tokenizer=None,
-          peft_config=None, data: TaskData | None = None, prepared: PreparedData | None = None,
-          callbacks: Sequence = (), threads: int | None = None,
-          verbose: bool = True, _from_task_runner: bool = False) -> TrainResult:
-    """GRPO-train ``task`` with ``profile`` (default: this runtime's). Re-running resumes the same run.
+def train(task: str | Task | RunConfig = "gsm8k", profile: Profile | str | None = None, steps: int | None = None,
+          *, model=None, tokenizer=None, peft_config=None, data: TaskData | None = None,
+          prepared: PreparedData | None = None, callbacks: Sequence = (), **settings) -> TrainResult:
+    """GRPO-train a :class:`~.run.RunConfig` (or build one from ``task``, ``profile``, ``steps`` and the
+    keywords: ``train("gsm8k", steps=30, reward="composite")``). Re-running resumes the same run.
 
-    ``steps``: GRPO steps (default: the profile's, or the tiny recipe's on cpu-tiny). ``reward``: a reward
-    set of the task (gsm8k: ``"tag"``, ``"composite"``) or reward names. ``resume=False`` deletes the
-    run's checkpoints and starts over. ``stop_at_step`` simulates a session dying at that step.
-    ``model``/``tokenizer``/``peft_config`` replace the profile's model; ``data`` (raw rows) or ``prepared``
-    (from :func:`~.tasks.prepare_data`) the task's data. ``threads``: torch CPU threads during the run
-    (default: 1 on cpu-tiny, see :data:`CPU_TINY_THREADS`; restored afterwards).
+    ``model``/``tokenizer``/``peft_config`` replace the task's model for the profile; ``data`` (raw rows)
+    or ``prepared`` (from :func:`~.data.prepare_data`) the task's data; ``callbacks`` go to the trainer.
+    Every task trains here: a task brings its model per profile, lengths, reward weights and, if its
+    reward is a judge panel, the panel with its cost plan printed first and its budget a hard cap."""
+    if isinstance(task, RunConfig):
+        given = {k: v for k, v in (("profile", profile), ("steps", steps)) if v is not None}
+        config = task.replace(**given, **settings)
+    else:
+        config = RunConfig(task=task, profile=profile, steps=steps, **settings)
+    return run(config, model=model, tokenizer=tokenizer, peft_config=peft_config, data=data, prepared=prepared,
+               callbacks=callbacks)
 
-    A task beyond GSM8K (``"code"``, ``"medcalc"``, ``"legal-qa"``) goes through
-    :func:`grpo_course.tasks.train`, which adds its model for the profile, lengths, reward weights and
-    judges, then comes back here.
-    """
-    resolved = _course_task(task)
-    if resolved is not None and not _from_task_runner:
-        from ..tasks.runner import train as task_train
 
-        optional = dict(sft_priming=sft_priming, sft_steps=sft_steps, eval_size=eval_size, train_size=train_size,
-                        live=live, save_steps=save_steps, stop_at_step=stop_at_step, overrides=overrides,
-                        push_to_hub=push_to_hub, hf_token=hf_token, model=model, tokenizer=tokenizer,
-                        peft_config=peft_config, data=data, prepared=prepared, threads=threads)
-        return task_train(resolved, profile, steps=steps, reward=reward, output_dir=output_dir, verbose=verbose,
-                          resume=resume, compare=compare, plot_every=plot_every, seed=seed, save_merged=save_merged,
-                          save_gguf=save_gguf, callbacks=callbacks,
-                          **{k: v for k, v in optional.items() if v is not None})
-    threads = threads if threads is not None else (CPU_TINY_THREADS if _is_cpu_tiny(profile) else None)
-    with _torch_threads(threads):
-        return _train(task, profile, steps, output_dir, resume, reward, sft_priming=sft_priming,
-                      sft_steps=sft_steps, eval_size=eval_size, train_size=train_size, compare=compare, live=live,
-                      plot_every=plot_every, save_steps=save_steps, seed=seed, stop_at_step=stop_at_step,
-                      overrides=overrides, save_merged=save_merged, save_gguf=save_gguf, push_to_hub=push_to_hub,
-                      hf_token=hf_token, model=model, tokenizer=tokenizer, peft_config=peft_config, data=data,
-                      prepared=prepared, callbacks=callbacks, verbose=verbose)
+def run(config: RunConfig, *, model=None, tokenizer=None, peft_config=None, data: TaskData | None = None,
+        prepared: PreparedData | None = None, callbacks: Sequence = ()) -> TrainResult:
+    """Run ``config``: what :func:`train` does once the config is built."""
+    say = print if config.verbose else _silent
+    task = get_task(config.task)
+    profile = prepare_runtime(config.profile)
+    say(config.describe())
+    steps = config.steps
+    tiny_path = None
+    if profile.device == "cpu" and task.uses_tiny_text_model and model is None:
+        from ..lora import lora_settings, to_peft_config
+        from ..models import tiny_text_model
+
+        model, tokenizer, built = tiny_text_model(task, progress=config.verbose)
+        say(built.report())
+        peft_config = to_peft_config(lora_settings(profile.name))
+        tiny_path = built.path
+        steps = steps or task.cpu_steps
+    run_profile = task.profile_for(profile)
+    if tiny_path is not None:
+        run_profile = run_profile.with_overrides(model_id=_portable(tiny_path))
+    threads = config.threads if config.threads is not None else (CPU_TINY_THREADS if profile.name == "cpu-tiny"
+                                                                 else None)
+    # a task rewarded by judges: its panel is active for the whole run (training and the before/after)
+    with _torch_threads(threads), task.judges(run_profile, config.judges, config.judge_budget_usd) as panel:
+        return _train(config, task, run_profile, steps, model=model, tokenizer=tokenizer, peft_config=peft_config,
+                      data=data, prepared=prepared, callbacks=callbacks, say=say, panel=panel)
+
+
+def announce_judges(panel, settings: dict[str, Setting], profile: Profile, say=print) -> None:
+    """The judges' cost plan, printed once for the launch (rank 0) before any money is spent: every
+    completion of every process is judged, ``per_device_train_batch_size x accumulation x processes`` a step."""
+    if not is_main_process():
+        return
+    per_step = (settings["per_device_train_batch_size"].value * settings["gradient_accumulation_steps"].value
+                * panel.processes)
+    say(panel.plan(settings["max_steps"].value, per_step, prompt_tokens=profile.max_prompt_length,
+                   completion_tokens=settings["max_completion_length"].value))
+
+
+def _silent(*args, **kwargs) -> None:
+    return None
+
+
+def _portable(path) -> str:
+    from ..paths import REPO_ROOT
+
+    try:
+        return str(Path(path).resolve().relative_to(REPO_ROOT))
+    except ValueError:
+        return str(path)
 
 
 # The tiny model's matrices (hidden size 128) are too small for a second thread to help, and on a shared
 # 2-core machine (CI runs two test workers at once) threads wait on each other: measured here, a GRPO step
 # of the tiny recipe took 1.6-2.6 s with one thread and 5-20 s with two (3 steps each, same load).
 CPU_TINY_THREADS = 1
-
-
-def _is_cpu_tiny(profile) -> bool:
-    return resolve_profile(profile).name == "cpu-tiny"
 
 
 class _torch_threads:
@@ -347,26 +305,29 @@ class _torch_threads:
         return False
 
 
-def _train(task, profile, steps, output_dir, resume, reward, *, sft_priming, sft_steps, eval_size, train_size,
-           compare, live, plot_every, save_steps, seed, stop_at_step, overrides, save_merged, save_gguf,
-           push_to_hub, hf_token, model, tokenizer, peft_config, data, prepared, callbacks, verbose
-           ) -> TrainResult:
-    say = print if verbose else (lambda *a, **k: None)
-    profile = prepare_runtime(profile)
+def _train(config: RunConfig, task: Task, profile: Profile, steps: int | None, *, model, tokenizer, peft_config,
+           data, prepared, callbacks, say, panel=None) -> TrainResult:
     from transformers import set_seed
 
+    seed = config.seed
     # Seed before anything random happens here: the LoRA A matrices are initialised when the trainer wraps
     # the model, before TRL seeds; without this two runs with the same seed differ from step 1.
     set_seed(seed)
-    task = get_task(task)
-    names = reward_names_for(task, profile, reward)
-    output_dir = Path(output_dir) if output_dir else ckpt.run_dir(task.name, profile.name)
-    from .compare import has_adapter
+    names = task.run_reward_names(profile, config.reward)
+    overrides = {**task.grpo_overrides(profile, config.reward), **(config.overrides or {})}
+    if overrides.get("reward_weights"):
+        say(f"task {task.name}: model {profile.model_id}; rewards " + " + ".join(
+            f"{w:g} x {n}" for w, n in zip(overrides["reward_weights"], names)))
+    output_dir = Path(config.output_dir) if config.output_dir else ckpt.run_dir(task.name, profile.name)
+    from ..generation import has_adapter
 
     lora = model is None or peft_config is not None or has_adapter(model)  # the profile's model gets LoRA
-    settings = grpo_settings(profile, output_dir, steps, save_steps, seed, overrides, lora=lora)
+    settings = grpo_settings(profile, output_dir, steps, config.save_steps, seed, overrides, lora=lora)
     # Under accelerate launch / torchrun every rank runs this function; only the main one writes files.
     main = is_main_process()
+    if panel is not None:
+        announce_judges(panel, settings, profile, say)
+    resume = config.resume
     if not resume and main:
         ckpt.start_fresh(output_dir)
     if resume or main:  # with resume=False the main rank deletes the old run; the others have nothing to check
@@ -377,12 +338,14 @@ def _train(task, profile, steps, output_dir, resume, reward, *, sft_priming, sft
         model, tokenizer, default_peft = load_model(profile)
         peft_config = peft_config if peft_config is not None else default_peft
     if prepared is None:
-        prepared = prepare_data(task, profile, tokenizer, train_size=train_size, data=data)
+        prepared = prepare_data(task, profile, tokenizer, train_size=config.train_size, data=data)
         say(prepared.report())
-    heldout = [prepared.heldout[i] for i in range(min(len(prepared.heldout),
-                                                     eval_size or DEFAULT_EVAL_SIZE.get(profile.name, 100)))]
+    eval_size = config.eval_size or (task.cpu_eval_size if profile.device == "cpu" and task.uses_tiny_text_model
+                                     else DEFAULT_EVAL_SIZE.get(profile.name, 100))
+    heldout = [prepared.heldout[i] for i in range(min(len(prepared.heldout), eval_size))]
 
     priming = None
+    sft_priming = config.sft_priming
     if sft_priming is None:
         sft_priming = sft_priming_default(profile)
     if sft_priming and last is None:
@@ -393,29 +356,30 @@ def _train(task, profile, steps, output_dir, resume, reward, *, sft_priming, sft
 
             model, peft_config = get_peft_model(model, peft_config), None
         priming = prime_format(model, tokenizer, task, prepared.train, profile, str(output_dir / "sft"),
-                               steps=sft_steps or DEFAULT_SFT_STEPS, seed=seed)
+                               steps=config.sft_steps or DEFAULT_SFT_STEPS, seed=seed)
         say(priming.report())
 
-    from .compare import Evaluation, before_after, evaluate
+    from ..compare import Evaluation, before_after, evaluate_greedy
 
     before = None
     max_new = settings["max_completion_length"].value
-    if compare and peft_config is None and not has_adapter(model):
+    if config.compare and peft_config is None and not has_adapter(model):
         # Full fine-tuning: no adapter to switch off afterwards, so record "before" now (kept for resumes).
         before_path = output_dir / "before.json"
         if last is not None and before_path.is_file():
             before = Evaluation(**json.loads(before_path.read_text()))
         else:
-            before = evaluate(model, tokenizer, task, heldout, max_new, profile)
+            before = evaluate_greedy(model, tokenizer, heldout, task=task, max_new_tokens=max_new, profile=profile)
             if main:
-                before_path.write_text(json.dumps(vars(before)))
+                before_path.write_text(json.dumps(before.as_dict()))
 
     from transformers import PrinterCallback, ProgressCallback
     from trl import GRPOTrainer
 
     from .monitor import SimulatedInterruption, TrainingMonitor
 
-    monitor = TrainingMonitor(output_dir, live=live, plot_every=plot_every, stop_at_step=stop_at_step,
+    monitor = TrainingMonitor(output_dir, live=config.live, plot_every=config.plot_every,
+                              stop_at_step=config.stop_at_step,
                               title=f"GRPO on {task.name}, profile {profile.name}")
     trainer = GRPOTrainer(model=model, reward_funcs=reward_functions(names), args=make_grpo_config(settings),
                           train_dataset=prepared.train, processing_class=tokenizer, peft_config=peft_config,
@@ -460,10 +424,11 @@ def _train(task, profile, steps, output_dir, resume, reward, *, sft_priming, sft
     comparison = None
     trainer.accelerator.wait_for_everyone()  # every rank has finished training before rank 0 saves
     if not interrupted and main:
-        saved = save_outputs(model, tokenizer, profile, output_dir / "final", save_merged, save_gguf,
-                             push_to_hub, hf_token)
-        if compare:
-            comparison = before_after(model, tokenizer, task, heldout, max_new, profile, before=before)
+        saved = save_outputs(model, tokenizer, profile, output_dir / "final", config.save_merged, config.save_gguf,
+                             config.push_to_hub, config.hf_token)
+        if config.compare:
+            comparison = before_after(model, tokenizer, heldout, evaluate_greedy, before=before, task=task,
+                                      max_new_tokens=max_new, profile=profile)
             (output_dir / "comparison.json").write_text(json.dumps({
                 "before_accuracy": comparison.before.accuracy, "after_accuracy": comparison.after.accuracy,
                 "before_format_rate": comparison.before.format_rate,
@@ -474,7 +439,7 @@ def _train(task, profile, steps, output_dir, resume, reward, *, sft_priming, sft
         max_steps=settings["max_steps"].value, interrupted=interrupted, resumed_from=resumed_from,
         reward_names=names, history=list(monitor.rows), warnings=list(monitor.warnings), train_seconds=seconds,
         data_report=prepared.report(), settings=settings, comparison=comparison, priming=priming, saved=saved,
-        plot_path=plot_path, trainer=trainer, model=model, tokenizer=tokenizer)
+        plot_path=plot_path, trainer=trainer, model=model, tokenizer=tokenizer, config=config)
     if main:
         (output_dir / "result.json").write_text(json.dumps(
             {k: getattr(result, k) for k in ("task", "profile", "global_step", "max_steps", "interrupted",

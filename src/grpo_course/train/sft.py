@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..hardware import Profile
-from .tasks import Task, get_task
+from ..tasks import Task, get_task
 
 DEFAULT_SFT_STEPS = 40
 DEFAULT_SFT_EXAMPLES = 80

@@ -1,12 +1,15 @@
-"""Batched generation for evaluation: ``n`` samples per prompt, with token counts and truncation.
+"""The course's one generation loop: ``n`` completions per chat prompt, with token counts and truncation.
 
-* CPU (and any non-vLLM model): transformers' ``generate`` on batches of prompts, **left-padded** (a
-  decoder continues from the last position, so padding must go on the left), the prompt tokenized
-  exactly as GRPOTrainer does (chat template plus generation prompt), ``num_return_sequences=n``.
-* GPU profiles: :func:`grpo_course.gpu.generate_detailed` (vLLM's ``fast_generate`` on L4/large,
-  Unsloth's HF path on T4), with each prompt repeated ``n`` times and no fixed sampling seed (a fixed
-  per-request seed would make the ``n`` copies identical); token counts and truncation come from the
-  generator itself (vLLM's ``token_ids`` and ``finish_reason``), not from re-tokenizing the text.
+Training's before/after, evaluation, the task metrics and the tiny lab all generate here.
+
+* A model without a vLLM engine (CPU, and the T4 through Unsloth's fast path): transformers'
+  ``generate`` on batches of prompts, **left-padded** (a decoder continues from the last position, so
+  padding must go on the left), the prompt tokenized exactly as GRPOTrainer does (chat template plus
+  generation prompt, :func:`grpo_course.chat_format.prompt_token_ids`), ``num_return_sequences=n``.
+* A model with an in-process vLLM engine (L4 and larger): :func:`grpo_course.gpu.vllm_generate`, with
+  each prompt repeated ``n`` times and no fixed sampling seed (a fixed per-request seed would make the
+  ``n`` copies identical); token counts and truncation come from vLLM's own output (``token_ids`` and
+  ``finish_reason``), not from re-tokenizing the text.
 
 Sampling draws from the model's full distribution at ``temperature`` (``top_p=1``, ``top_k=0``:
 no truncation of the tail), which is what pass@k assumes; ``temperature=0`` decodes greedily.
@@ -20,7 +23,8 @@ import contextlib
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
-from ..hardware import Profile
+from .chat_format import prompt_token_ids
+from .gpu import uses_vllm_engine
 
 
 @dataclass(frozen=True)
@@ -92,21 +96,26 @@ def eos_token_ids(model, tokenizer) -> set[int]:
     return ids
 
 
-def _hf_generate(model, tokenizer, prompts: Sequence[list[dict]], decoding: Decoding, use_adapter: bool,
-                 progress: bool, desc: str) -> list[list[Generated]]:
-    import torch
-
-    from ..train.tasks import prompt_token_ids
-
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    eos = eos_token_ids(model, tokenizer)
-    device = next(model.parameters()).device
-    kwargs: dict = {"max_new_tokens": decoding.max_new_tokens, "pad_token_id": pad,
-                    "eos_token_id": sorted(eos) or None, "num_return_sequences": decoding.n}
+def generate_kwargs(decoding: Decoding, pad_token_id: int | None, eos_token_ids: set[int]) -> dict:
+    """Keywords for transformers' ``model.generate`` (``tests/test_gpu_contracts.py`` checks each is a
+    ``GenerationConfig`` setting of the pinned transformers, which Unsloth's fast path forwards to)."""
+    kwargs: dict = {"max_new_tokens": decoding.max_new_tokens, "pad_token_id": pad_token_id,
+                    "eos_token_id": sorted(eos_token_ids) or None, "num_return_sequences": decoding.n}
     if decoding.greedy:
         kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
     else:
         kwargs.update(do_sample=True, temperature=decoding.temperature, top_p=decoding.top_p, top_k=decoding.top_k)
+    return kwargs
+
+
+def _hf_generate(model, tokenizer, prompts: Sequence[list[dict]], decoding: Decoding, use_adapter: bool,
+                 progress: bool, desc: str) -> list[list[Generated]]:
+    import torch
+
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    eos = eos_token_ids(model, tokenizer)
+    device = next(model.parameters()).device
+    kwargs = generate_kwargs(decoding, pad, eos)
     if decoding.seed is not None:
         torch.manual_seed(decoding.seed)
     out: list[list[Generated]] = []
@@ -134,35 +143,49 @@ def _hf_generate(model, tokenizer, prompts: Sequence[list[dict]], decoding: Deco
     return out
 
 
-def _gpu_generate(model, tokenizer, prompts: Sequence[list[dict]], decoding: Decoding, use_adapter: bool,
-                  progress: bool, desc: str) -> list[list[Generated]]:
+def _vllm_generate(model, tokenizer, prompts: Sequence[list[dict]], decoding: Decoding, use_adapter: bool,
+                   progress: bool, desc: str) -> list[list[Generated]]:
     import tempfile
 
-    from .. import gpu
+    from . import gpu
 
     out: list[list[Generated]] = []
     with tempfile.TemporaryDirectory(prefix="grpo-course-eval-lora-") as adapter_dir, \
             _progress(len(prompts), desc, progress) as bar:
         for start in range(0, len(prompts), decoding.batch_size):
             chunk = list(prompts[start:start + decoding.batch_size])
-            repeated = [p for p in chunk for _ in range(decoding.n)]
-            done = gpu.generate_detailed(model, tokenizer, repeated, max_new_tokens=decoding.max_new_tokens,
-                                         temperature=decoding.temperature, use_adapter=use_adapter,
-                                         seed=decoding.seed if decoding.greedy else None,
-                                         adapter_dir=adapter_dir if use_adapter and has_adapter(model) else None)
+            repeated = [prompt_token_ids(tokenizer, p) for p in chunk for _ in range(decoding.n)]
+            done = gpu.vllm_generate(model, repeated, max_new_tokens=decoding.max_new_tokens,
+                                     temperature=decoding.temperature, use_adapter=use_adapter,
+                                     seed=decoding.seed if decoding.greedy else None,
+                                     adapter_dir=adapter_dir if use_adapter and has_adapter(model) else None)
             for i in range(len(chunk)):
                 out.append([Generated(text, n_tok, cut) for text, n_tok, cut in done[i * decoding.n:(i + 1) * decoding.n]])
             bar.update(len(chunk))
     return out
 
 
-def generate_samples(model, tokenizer, prompts: Sequence[list[dict]], decoding: Decoding,
-                     profile: Profile | None = None, use_adapter: bool = True, progress: bool = True,
-                     desc: str = "generating") -> list[list[Generated]]:
-    """``decoding.n`` completions for each chat prompt (a list of lists, in prompt order)."""
+def generate_samples(model, tokenizer, prompts: Sequence[list[dict]], decoding: Decoding, profile=None,
+                     use_adapter: bool = True, progress: bool = True, desc: str = "generating"
+                     ) -> list[list[Generated]]:
+    """``decoding.n`` completions for each chat prompt (a list of lists, in prompt order).
+
+    The model decides the path: vLLM when it has an engine, transformers otherwise (``profile`` is kept
+    for callers that pass it; it changes nothing)."""
     prompts = list(prompts)
     if not prompts:
         return []
-    if profile is not None and profile.device != "cpu":
-        return _gpu_generate(model, tokenizer, prompts, decoding, use_adapter, progress, desc)
+    if uses_vllm_engine(model):
+        return _vllm_generate(model, tokenizer, prompts, decoding, use_adapter, progress, desc)
     return _hf_generate(model, tokenizer, prompts, decoding, use_adapter, progress, desc)
+
+
+def generate(model, tokenizer, prompts: Sequence[list[dict]], max_new_tokens: int, profile=None,
+             temperature: float = 0.0, use_adapter: bool = True, batch_size: int = 64, seed: int | None = 0,
+             progress: bool = False) -> list[str]:
+    """One completion per chat prompt (greedy by default); ``use_adapter=False`` switches a LoRA adapter
+    off for the call."""
+    decoding = Decoding(max_new_tokens=max_new_tokens, temperature=temperature, n=1, seed=seed,
+                        batch_size=batch_size)
+    return [group[0].text for group in generate_samples(model, tokenizer, prompts, decoding, profile,
+                                                        use_adapter=use_adapter, progress=progress)]

@@ -22,7 +22,7 @@ import re
 import shutil
 from pathlib import Path
 
-from ..paths import runs_dir
+from .paths import runs_dir
 
 DRIVE_ROOT = Path("/content/drive/MyDrive")
 DRIVE_FOLDER = "grpo-course-runs"
