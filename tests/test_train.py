@@ -449,3 +449,28 @@ def test_cpu_tiny_takes_the_tiny_recipe_and_scales_its_rate_for_lora(tmp_path):
     assert full["learning_rate"].value == TINY_GRPO["learning_rate"]
     assert lora["learning_rate"].value == pytest.approx(TINY_GRPO["learning_rate"] * TINY_LORA_LR_FACTOR)
     assert lora["save_strategy"].value == "steps"  # the recipe's "no" would leave nothing to resume from
+
+
+def test_run_config_says_what_a_run_is_and_checks_its_numbers():
+    from grpo_course.train import RunConfig
+
+    config = RunConfig(task="medcalc", steps=30, reward="tolerance")
+    text = config.describe()
+    assert "task              'medcalc'  *" in text and "steps             30  *" in text
+    assert "seed              0\n" in text + "\n" and "hf_token" not in text  # defaults unmarked; no token shown
+    assert config.replace(seed=3).seed == 3 and config.seed == 0
+    for bad in ({"steps": 0}, {"steps": -1}, {"save_steps": 0}, {"eval_size": True}, {"judges": "cheap"}):
+        with pytest.raises(ValueError):
+            RunConfig(**bad)
+
+
+def test_train_prints_its_run_config_first(tiny_tokenizer, tmp_path, capsys):
+    from grpo_course.lora import lora_settings, to_peft_config
+    from grpo_course.train import RunConfig, train
+
+    config = RunConfig("gsm8k", CPU_TEST, steps=1, output_dir=tmp_path / "cfg", save_steps=1, eval_size=2,
+                       overrides=FAST, live=False, threads=1, compare=False)
+    result = train(config, model=_small_model(tiny_tokenizer), tokenizer=tiny_tokenizer,
+                   peft_config=to_peft_config(lora_settings("cpu-tiny")), data=_data())
+    assert capsys.readouterr().out.startswith("run:\n  task              'gsm8k'")
+    assert result.config == config and result.global_step == 1
