@@ -28,7 +28,13 @@ from grpo_course.lora import (
     to_peft_config,
 )
 from grpo_course.lora.memory import GIB, GPUS, max_fitting
-from grpo_course.lora.published import DATA_POINTS, PUBLISHED_COUNTS, compare_published, comparison_table
+from grpo_course.lora.published import (
+    DATA_POINTS,
+    PUBLISHED_COUNTS,
+    compare_published,
+    comparison_rows,
+    comparison_table,
+)
 from grpo_course.paths import data_dir
 
 COURSE = sorted(architectures("course"))
@@ -326,6 +332,11 @@ def test_every_published_data_point_is_compared_or_says_why_not():
             assert math.isfinite(c.estimate) and c.point.assumptions
     table = comparison_table(rows)
     assert "ESTIMATE" in table and table.count("\n") >= 2 * len(rows)
+    as_rows = comparison_rows(rows)
+    assert [r["data point"] for r in as_rows] == [c.point.key for c in rows]
+    for r, c in zip(as_rows, rows):
+        assert (r["error"] == "n/a") == (c.error_pct is None) and r["quote"] == c.point.quote
+        assert "§" not in r["source"]  # a learner cannot open the maintainers' notes: name the real source
 
 
 @pytest.mark.parametrize("key, profile", [("t4-util-limit", "t4"), ("l4-util-limit", "l4")])

@@ -11,7 +11,14 @@ import pytest
 
 from grpo_course.hardware import PROFILES
 from grpo_course.train import checkpoint as ckpt
-from grpo_course.train.config import Setting, check_batch, grpo_settings, make_grpo_config, settings_table
+from grpo_course.train.config import (
+    Setting,
+    check_batch,
+    grpo_settings,
+    make_grpo_config,
+    settings_rows,
+    settings_table,
+)
 from grpo_course.train.monitor import HealthCheck, plot_history, sample_groups
 from grpo_course.train.tasks import (
     GSM8K,
@@ -43,6 +50,10 @@ def test_every_setting_has_a_reason_and_trl_accepts_them(tmp_path):
     assert config.num_generations == 4 and config.beta == 0.04 and config.loss_type == "dapo"
     assert config.get_warmup_steps(100) == 10  # transformers 5 reads 0.1 as a fraction of the steps
     assert "learning_rate" in settings_table(settings)
+    rows = settings_rows(settings)
+    assert {r["setting"] for r in rows} == set(settings) and len(rows) == len(settings)
+    assert settings_rows(settings, ["beta"]) == [{"setting": "beta", "value": 0.04, "from": "seed recipe",
+                                                  "why": settings["beta"].why}]
 
 
 def test_overrides_win_and_unknown_fields_are_refused(tmp_path):

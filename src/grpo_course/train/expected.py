@@ -45,6 +45,11 @@ PUBLISHED: tuple[Published, ...] = (
 )
 
 
+def published_rows() -> list[dict]:
+    """The published GPU figures as rows (gpu, what, figure, source) for a DataFrame."""
+    return [{"gpu": p.gpu, "what": p.what, "figure": p.figure, "source": p.source} for p in PUBLISHED]
+
+
 def published_table(width: int = 64) -> str:
     import textwrap
 
