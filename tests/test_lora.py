@@ -27,7 +27,7 @@ from grpo_course.lora import (
     settings_table,
     to_peft_config,
 )
-from grpo_course.lora.memory import GIB, GPUS, max_fitting
+from grpo_course.lora.memory import GIB, GPUS, fit_rows, max_fitting
 from grpo_course.lora.published import (
     DATA_POINTS,
     PUBLISHED_COUNTS,
@@ -320,6 +320,18 @@ def test_max_fitting_finds_the_largest_value_that_fits():
     assert best is not None and plan_memory(**{**kw, "max_completion_length": best}).fits
     if best < 16384:
         assert not plan_memory(**{**kw, "max_completion_length": best * 2}).fits
+
+
+def test_fit_rows_agree_with_the_planner():
+    common = dict(num_generations=8, max_prompt_length=256, max_completion_length=1024, micro_batch=8)
+    rows = fit_rows(["llama-3.2-1b", "llama-3.1-8b"], **common)
+    assert [r["model"] for r in rows] == ["llama-3.2-1b", "llama-3.1-8b"]
+    t4 = plan_memory("llama-3.1-8b", "t4", quantization="none", dtype="float16", generation_backend="transformers",
+                     **common)
+    assert rows[1]["T4 fp16"] == f"{'yes' if t4.fits else 'NO'} {t4.peak_gib:.1f}" and not t4.fits  # 8B fp16: no
+    kw = dict(model="llama-3.2-1b", profile="t4", quantization="4bit-nf4", **common)
+    assert rows[0]["T4 4-bit longest"] == max_fitting(kw, "max_completion_length", [256, 512, 1024, 2048, 4096,
+                                                                                    8192, 16384])
 
 
 def test_every_published_data_point_is_compared_or_says_why_not():

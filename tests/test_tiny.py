@@ -165,6 +165,9 @@ def test_build_record_matches_the_committed_files():
 
     root = data_dir() / "tiny"
     record = json.loads((root / BUILD_FILE).read_text())
+    from grpo_course.tiny import build_record
+
+    assert build_record() == record and record["sft_seconds"] > 0
     assert record["sha256"], "BUILD.json lists no files"
     for rel, digest in record["sha256"].items():
         assert sha256_file(root / rel) == digest, f"{rel} differs from the build that BUILD.json records"

@@ -19,7 +19,7 @@ from grpo_course.train.config import (
     settings_rows,
     settings_table,
 )
-from grpo_course.train.monitor import HealthCheck, plot_history, sample_groups
+from grpo_course.train.monitor import HealthCheck, group_text, plot_history, sample_groups
 from grpo_course.train.tasks import (
     GSM8K,
     TaskData,
@@ -182,6 +182,9 @@ def test_sample_groups_cut_the_batch_into_groups_with_totals():
     assert groups[1]["completions"] == ["c3", "c4", "c5"] and groups[0]["step"] == 7
     json.dumps(groups)  # JSON-clean
     assert len(sample_groups(7, prompts, ["c"] * 6, rewards, [0] * 6, 3, max_groups=1)) == 1
+    text = group_text(groups[1], n=2)
+    assert text.splitlines()[0].startswith("step 7  prompt: ...'p2'") and len(text.splitlines()) == 3
+    assert "reward 0.5  advantage +0.50  'c3'" in text
 
 
 def test_panel_draws_with_and_without_kl(tmp_path):

@@ -135,6 +135,16 @@ def _clean(values: Iterable) -> list:
     return [_finite(v) for v in values]
 
 
+def group_text(group: dict, n: int = 4, width: int = 70) -> str:
+    """One logged sample group as text: its step and prompt's end, then up to ``n`` completions with reward
+    and advantage (``nan`` for a reward that is ``None``)."""
+    lines = [f"step {group['step']}  prompt: ...{group['prompt'][-100:]!r}"]
+    for text, r, a in list(zip(group["completions"], group["reward"], group["advantages"]))[:n]:
+        lines.append(f"   reward {r if r is not None else float('nan'):.1f}  advantage {a or 0:+.2f}  "
+                     f"{text.replace(chr(10), ' ')[:width]!r}")
+    return "\n".join(lines)
+
+
 def sample_groups(step: int, prompts: Sequence[str], completions: Sequence[str], rewards: dict[str, Sequence],
                   advantages: Sequence[float], num_generations: int, weights: Sequence[float] | None = None,
                   max_groups: int | None = None) -> list[dict]:
