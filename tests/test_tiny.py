@@ -264,6 +264,8 @@ def test_sharpening_verdict_follows_the_numbers(before_counts, after_greedy, kin
     rows = {r["problems"]: r for r in v.rows()}
     assert rows["all"]["n"] == 30 and rows["subtraction"]["greedy after"] == sum(after_greedy) / 20
     assert len(max(v.table().splitlines(), key=len)) <= 72  # narrow: no wrapping in a notebook
+    assert max(len(line) for line in v.summary().splitlines()) <= 100 and " ".join(v.summary().split()).endswith(
+        " ".join(text.split()))
 
 
 def test_sharpening_refuses_mismatched_scores():

@@ -139,8 +139,11 @@ class Sharpening:
         return ("GRPO did more than sharpen: " + reach_text + f" {len(fixed) - len(reach)} of them had none, "
                 "so the model now solves problems its samples almost never did. " + numbers)
 
-    def summary(self) -> str:
-        return self.table() + "\n\n" + self.sentence()
+    def summary(self, width: int = 100) -> str:
+        """The table, then the sentence wrapped at ``width`` characters (a notebook wraps long lines mid-word)."""
+        import textwrap
+
+        return self.table() + "\n\n" + textwrap.fill(self.sentence(), width)
 
 
 def _when(when: str) -> str:

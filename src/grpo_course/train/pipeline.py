@@ -501,8 +501,8 @@ def _train(task, profile, steps, output_dir, resume, reward, *, sft_priming, sft
             trainer.train(resume_from_checkpoint=str(last) if last is not None else None)
     except SimulatedInterruption as stop:
         interrupted = True
-        say(f"interrupted at step {stop.step} on purpose (a simulated session death: a red progress bar above is "
-            f"expected). Run the same train() call again to resume from the last checkpoint.")
+        say(f"interrupted at step {stop.step} on purpose: a simulated session death (a red progress bar above is "
+            f"expected).\nRun the same train() call again to resume from the last checkpoint.")
     finally:
         monitor.close()
         quiet.close()
