@@ -1,6 +1,6 @@
 """Stage 04: GRPO training, one pipeline for every hardware profile and every task.
 
-``train(task="gsm8k", profile=None, steps=None, output_dir=None, resume=True, reward=None, ...)`` builds
+``train(task="gsm8k", profile=None, steps=None, output_dir=None, resume="interrupted", reward=None, ...)`` builds
 everything from the profile and returns a :class:`TrainResult`. Modules: :mod:`.tasks` (data, prompt,
 rewards per task), :mod:`.config` (GRPOConfig with a reason per setting), :mod:`.monitor` (live panel,
 warnings, JSONL logs), :mod:`.checkpoint` (Drive, resume), :mod:`.compare` (before/after),
