@@ -4,7 +4,9 @@
     python benchmarks/tiny_lab.py --seeds 5 --plot data/tiny/learning_curve.png
 
 Prints one row per seed, the means, and a last machine-readable line (means over seeds):
-``demo=<acc%> sft=<acc%> grpo=<acc%> grpo_seconds=<s>``. Accuracies are greedy, graded by the
+``demo=<acc%> sft=<acc%> grpo=<acc%> grpo_seconds=<s> sub_sft=<acc%> sub_sft_pass8=<acc%> sub_grpo=<acc%>``
+(the ``sub_`` figures are on problems with a subtraction step: SFT greedy, SFT pass@8, GRPO greedy; the
+sharpening verdict of ``grpo_course.tiny.verdict``). Accuracies are greedy, graded by the
 course's lenient ``is_correct`` on held-out problems (``data/tiny/problems/test.jsonl``), never
 seen in SFT or GRPO training. Wall time is machine- and load-dependent: the load average is printed.
 """
@@ -63,6 +65,14 @@ def main(argv: list[str] | None = None) -> int:
     print(" | ".join(f"{'mean':>8}" if i == 0 else (f"{v:>8.0f}" if i == 1 else
                      (f"{v:>8.1f}" if cols[i] == "grpo s" else f"{v:>8.1%}")) for i, v in enumerate(means)))
     print(f"{_load()} (after)")
+    # What GRPO taught the model (grpo_course.tiny.verdict), on problems with a subtraction step
+    subs = [(r.sharpening.greedy("before", "subtraction"), r.sharpening.pass_at(8, "before", "subtraction"),
+             r.sharpening.greedy("after", "subtraction"), r.sharpening.kind) for r in results]
+    print()
+    print("subtraction problems: SFT greedy | SFT pass@8 | GRPO greedy | verdict")
+    for r, (a, b, c, kind) in zip(results, subs):
+        print(f"seed {r.seed}: {a:8.1%} | {b:8.1%} | {c:8.1%} | {kind}")
+    print(results[0].sharpening.sentence())
     if args.plot:
         from grpo_course.tiny.plots import plot_learning_curve
 
@@ -72,7 +82,9 @@ def main(argv: list[str] | None = None) -> int:
         with open(args.json, "w") as f:
             json.dump([r.as_dict() for r in results], f, indent=1)
     demo, sft, grpo, seconds = means[2], means[3], means[4], means[-1]
-    print(f"demo={demo * 100:.1f} sft={sft * 100:.1f} grpo={grpo * 100:.1f} grpo_seconds={seconds:.1f}")
+    sub = [statistics.mean(col) for col in zip(*(row[:3] for row in subs))]
+    print(f"demo={demo * 100:.1f} sft={sft * 100:.1f} grpo={grpo * 100:.1f} grpo_seconds={seconds:.1f} "
+          f"sub_sft={sub[0] * 100:.1f} sub_sft_pass8={sub[1] * 100:.1f} sub_grpo={sub[2] * 100:.1f}")
     return 0
 
 

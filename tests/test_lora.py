@@ -27,8 +27,14 @@ from grpo_course.lora import (
     settings_table,
     to_peft_config,
 )
-from grpo_course.lora.memory import GIB, GPUS, max_fitting
-from grpo_course.lora.published import DATA_POINTS, PUBLISHED_COUNTS, compare_published, comparison_table
+from grpo_course.lora.memory import GIB, GPUS, fit_rows, max_fitting
+from grpo_course.lora.published import (
+    DATA_POINTS,
+    PUBLISHED_COUNTS,
+    compare_published,
+    comparison_rows,
+    comparison_table,
+)
 from grpo_course.paths import data_dir
 
 COURSE = sorted(architectures("course"))
@@ -316,6 +322,18 @@ def test_max_fitting_finds_the_largest_value_that_fits():
         assert not plan_memory(**{**kw, "max_completion_length": best * 2}).fits
 
 
+def test_fit_rows_agree_with_the_planner():
+    common = dict(num_generations=8, max_prompt_length=256, max_completion_length=1024, micro_batch=8)
+    rows = fit_rows(["llama-3.2-1b", "llama-3.1-8b"], **common)
+    assert [r["model"] for r in rows] == ["llama-3.2-1b", "llama-3.1-8b"]
+    t4 = plan_memory("llama-3.1-8b", "t4", quantization="none", dtype="float16", generation_backend="transformers",
+                     **common)
+    assert rows[1]["T4 fp16"] == f"{'yes' if t4.fits else 'NO'} {t4.peak_gib:.1f}" and not t4.fits  # 8B fp16: no
+    kw = dict(model="llama-3.2-1b", profile="t4", quantization="4bit-nf4", **common)
+    assert rows[0]["T4 4-bit longest"] == max_fitting(kw, "max_completion_length", [256, 512, 1024, 2048, 4096,
+                                                                                    8192, 16384])
+
+
 def test_every_published_data_point_is_compared_or_says_why_not():
     rows = compare_published()
     assert len(rows) == len(DATA_POINTS) >= 25
@@ -326,6 +344,11 @@ def test_every_published_data_point_is_compared_or_says_why_not():
             assert math.isfinite(c.estimate) and c.point.assumptions
     table = comparison_table(rows)
     assert "ESTIMATE" in table and table.count("\n") >= 2 * len(rows)
+    as_rows = comparison_rows(rows)
+    assert [r["data point"] for r in as_rows] == [c.point.key for c in rows]
+    for r, c in zip(as_rows, rows):
+        assert (r["error"] == "n/a") == (c.error_pct is None) and r["quote"] == c.point.quote
+        assert "§" not in r["source"]  # a learner cannot open the maintainers' notes: name the real source
 
 
 @pytest.mark.parametrize("key, profile", [("t4-util-limit", "t4"), ("l4-util-limit", "l4")])

@@ -43,6 +43,33 @@ def test_notebook_is_valid_and_clean(path):
             assert not re.search(r"""["']cuda(:\d)?["']""", src), "use profile.device, never a literal 'cuda'"
 
 
+# What JupyterLab fills in when the course's kernel starts. A notebook saved with less opens already marked as
+# modified (JupyterLab records the kernel's metadata as an edit), and cells without ids get ids added.
+KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_metadata_is_complete_so_it_opens_unmodified(path):
+    from ipykernel.ipkernel import IPythonKernel
+
+    nb = json.loads(path.read_text())
+    meta = nb["metadata"]
+    assert meta.get("kernelspec") == KERNELSPEC
+    info = meta.get("language_info", {})
+    expected = {k: v for k, v in IPythonKernel.language_info.items() if k != "version"}
+    assert {k: v for k, v in info.items() if k != "version"} == expected, "incomplete language_info"
+    assert re.fullmatch(r"3\.\d+\.\d+", info.get("version", "")), "language_info.version: the kernel's Python"
+    assert nb.get("nbformat_minor", 0) >= 5 and all(c.get("id") for c in nb["cells"]), "cell ids (nbformat 4.5)"
+
+
+def test_every_notebook_has_the_same_kernel_metadata():
+    metas = {p.name: json.loads(p.read_text())["metadata"] for p in NOTEBOOKS}
+    first = metas["00_start_here.ipynb"]
+    different = [name for name, m in metas.items()
+                 if (m.get("kernelspec"), m.get("language_info")) != (first.get("kernelspec"), first.get("language_info"))]
+    assert not different, f"kernel metadata differs from 00_start_here's in {different}"
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_first_code_cell_is_the_shared_setup_cell(path):
     nb = json.loads(path.read_text())

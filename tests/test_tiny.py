@@ -167,6 +167,9 @@ def test_build_record_matches_the_committed_files():
 
     root = data_dir() / "tiny"
     record = json.loads((root / BUILD_FILE).read_text())
+    from grpo_course.tiny import build_record
+
+    assert build_record() == record and record["sft_seconds"] > 0
     assert record["sha256"], "BUILD.json lists no files"
     for rel, digest in record["sha256"].items():
         assert sha256_file(root / rel) == digest, f"{rel} differs from the build that BUILD.json records"
@@ -225,3 +228,74 @@ def test_build_is_deterministic(tmp_path):
     second = build_tiny(tmp_path / "b", micro, progress=False, n_eval=8)
     assert first["sha256"]["sft/model.safetensors"] == second["sha256"]["sft/model.safetensors"]
     assert first["sha256"] == second["sha256"]
+
+
+# ---- the sharpening verdict -----------------------------------------------------------------------------
+
+def _scores(greedy, counts, k=8):
+    from grpo_course.tiny.evaluation import ProblemScores
+
+    return ProblemScores(tuple(greedy), tuple(counts), k)
+
+
+def _problems(n_sub, n_other):
+    return ([{"question": f"s{i}", "answer": "#### 1", "has_subtraction": True} for i in range(n_sub)]
+            + [{"question": f"o{i}", "answer": "#### 1", "has_subtraction": False} for i in range(n_other)])
+
+
+@pytest.mark.parametrize("before_counts, after_greedy, kind", [
+    ([3] * 20, [True] * 20, "sharpened"),  # every newly solved problem had a right sample before
+    ([0] * 20, [True] * 20, "beyond"),  # none had: the model solves what it never sampled
+    ([3] * 20, [True] * 2 + [False] * 18, "no gain"),  # 2 fixed: within noise
+    ([3] * 18 + [0] * 2, [True] * 20, "sharpened"),  # 18 of 20 in reach: 90%
+    ([3] * 17 + [0] * 3, [True] * 20, "beyond"),
+])
+def test_sharpening_verdict_follows_the_numbers(before_counts, after_greedy, kind):
+    from grpo_course.tiny.verdict import sharpening
+
+    problems = _problems(20, 10)
+    before = _scores([False] * 20 + [True] * 10, before_counts + [8] * 10)
+    after = _scores(after_greedy + [True] * 10, [8] * 30)
+    v = sharpening(problems, before, after)
+    assert v.kind == kind
+    text = v.sentence()
+    assert f"{v.greedy('before', 'subtraction'):.1%}" in text and f"{v.greedy('after', 'subtraction'):.1%}" in text
+    assert ("sharpened" in text) == (kind == "sharpened") and ("No measurable gain" in text) == (kind == "no gain")
+    assert v.greedy("before", "other") == 1.0 and v.greedy("before", "subtraction") == 0.0
+    assert v.pass_at(8, "before", "subtraction") == pytest.approx(sum(c > 0 for c in before_counts) / 20)
+    rows = {r["problems"]: r for r in v.rows()}
+    assert rows["all"]["n"] == 30 and rows["subtraction"]["greedy after"] == sum(after_greedy) / 20
+    assert len(max(v.table().splitlines(), key=len)) <= 72  # narrow: no wrapping in a notebook
+    assert max(len(line) for line in v.summary().splitlines()) <= 100 and " ".join(v.summary().split()).endswith(
+        " ".join(text.split()))
+
+
+def test_sharpening_refuses_mismatched_scores():
+    from grpo_course.tiny.verdict import sharpening
+
+    with pytest.raises(ValueError, match="same problems"):
+        sharpening(_problems(2, 0), _scores([True], [1]), _scores([True, True], [1, 1]))
+    with pytest.raises(ValueError, match="samples"):
+        sharpening(_problems(1, 0), _scores([True], [1], k=8), _scores([True], [1], k=4))
+    with pytest.raises(ValueError, match="k <= 8"):
+        sharpening(_problems(1, 0), _scores([True], [1]), _scores([True], [1])).pass_at(9, "before")
+
+
+def test_subtraction_is_read_from_gsm8k_annotations_when_the_column_is_missing():
+    assert P.subtracts({"answer": "She has 28-5=<<28-5=23>>23 left.\n#### 23"})
+    assert not P.subtracts({"answer": "48/2=<<48/2=24>>24 and 48+24=<<48+24=72>>72\n#### 72"})
+    assert not P.subtracts({"answer": "It is -7 degrees.\n#### -7"})  # a negative number is not a step
+    for p in P.load_split("test")[:50]:
+        assert P.subtracts({"answer": p["answer"]}) == p["has_subtraction"]
+
+
+def test_measuring_the_same_model_twice_shows_no_gain(tiny):
+    from grpo_course.tiny.verdict import measure_sharpening
+
+    model, tok = tiny
+    problems = P.load_split("test")[:24]
+    v = measure_sharpening(model, tok, problems, k=4, before_model=model)
+    assert v.kind == "no gain" and not v.newly_solved and not v.newly_broken
+    assert v.greedy("before", "subtraction") == v.greedy("after", "subtraction") < 0.5  # the flaw, measured
+    with pytest.raises(ValueError, match="before"):
+        measure_sharpening(model, tok, problems, k=4)  # no adapter to switch off and no before_model

@@ -15,9 +15,16 @@ from grpo_course.tasks import TaskData
 from grpo_course.tasks.gsm8k import TASK as GSM8K
 from grpo_course.tasks.gsm8k import demonstration as gsm8k_demonstration
 from grpo_course.tasks.gsm8k import reasoning_and_answer as gsm8k_reasoning_and_answer
-from grpo_course.train.config import Setting, check_batch, grpo_settings, make_grpo_config, settings_table
+from grpo_course.train.config import (
+    Setting,
+    check_batch,
+    grpo_settings,
+    make_grpo_config,
+    settings_rows,
+    settings_table,
+)
 from grpo_course.train.data import prepare_data
-from grpo_course.train.monitor import HealthCheck, plot_history, sample_groups
+from grpo_course.train.monitor import HealthCheck, group_text, plot_history, sample_groups
 
 # A CPU profile that is not cpu-tiny: the pipeline then uses only the seeds' recipe and the profile's sizes,
 # which keeps these tests independent of the tiny recipe (tested by the tiny lab's own tests).
@@ -41,6 +48,10 @@ def test_every_setting_has_a_reason_and_trl_accepts_them(tmp_path):
     assert config.num_generations == 4 and config.beta == 0.04 and config.loss_type == "dapo"
     assert config.get_warmup_steps(100) == 10  # transformers 5 reads 0.1 as a fraction of the steps
     assert "learning_rate" in settings_table(settings)
+    rows = settings_rows(settings)
+    assert {r["setting"] for r in rows} == set(settings) and len(rows) == len(settings)
+    assert settings_rows(settings, ["beta"]) == [{"setting": "beta", "value": 0.04, "from": "seed recipe",
+                                                  "why": settings["beta"].why}]
 
 
 def test_overrides_win_and_unknown_fields_are_refused(tmp_path):
@@ -171,6 +182,9 @@ def test_sample_groups_cut_the_batch_into_groups_with_totals():
     assert groups[1]["completions"] == ["c3", "c4", "c5"] and groups[0]["step"] == 7
     json.dumps(groups)  # JSON-clean
     assert len(sample_groups(7, prompts, ["c"] * 6, rewards, [0] * 6, 3, max_groups=1)) == 1
+    text = group_text(groups[1], n=2)
+    assert text.splitlines()[0].startswith("step 7  prompt: ...'p2'") and len(text.splitlines()) == 3
+    assert "reward 0.5  advantage +0.50  'c3'" in text
 
 
 def test_panel_draws_with_and_without_kl(tmp_path):
@@ -185,6 +199,33 @@ def test_panel_draws_with_and_without_kl(tmp_path):
     fig = plot_history([{**r, "kl": 0.01 * r["step"]} for r in rows])
     assert not fig.axes[2].texts
     fig.savefig(tmp_path / "panel.png")
+
+
+def test_panel_steps_are_whole_numbers_and_every_line_is_named():
+    rows = [{"step": i, "reward": 1.0, "completions/mean_length": 20 + i, "completions/min_length": 10,
+             "completions/max_length": 30 + i, "clip_ratio/region_mean": 0.0} for i in (1, 2, 3)]
+    fig = plot_history(rows)
+    fig.canvas.draw()
+    for ax in fig.axes:  # three steps: matplotlib's default ticks would be 1.0, 1.25, 1.5, ...
+        ticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
+        assert ticks and all(float(t).is_integer() for t in ticks), ticks
+    length = fig.axes[4]
+    assert [t.get_text() for t in length.get_legend().get_texts()] == ["shortest", "longest", "mean"]
+    assert "on-policy" in " ".join(t.get_text() for t in fig.axes[3].texts)  # flat clipping: said why
+
+
+def test_on_the_cpu_deepspeed_is_told_so_and_does_not_warn():
+    import os
+    import subprocess
+    import sys
+
+    pytest.importorskip("deepspeed")
+    code = ("from grpo_course.train import prepare_runtime; prepare_runtime('cpu-tiny'); "
+            "from deepspeed.accelerator import get_accelerator; print(get_accelerator().device_name())")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                          env={k: v for k, v in os.environ.items() if k != "DS_ACCELERATOR"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().endswith("cpu") and "Setting accelerator to CPU" not in done.stdout + done.stderr
 
 
 # ---- checkpoints -----------------------------------------------------------------------------------------
@@ -310,10 +351,53 @@ def test_interrupted_run_resumes_to_the_same_state_as_an_uninterrupted_one(tiny_
     assert sorted(set(samples)) == [1, 2, 3, 4, 5, 6] and samples == sorted(samples)
     assert len(samples) == 6 * 2  # 8 completions per step, G = 4: two groups a step, none twice
 
-    # a third call finds the run finished and trains nothing more
-    again = _run(tiny_tokenizer, tmp_path / "cut", compare=False)
-    assert again.global_step == 6 and again.resumed_from == 6
+    # resume="reuse" finds the run finished, loads it and trains nothing more
+    again = _run(tiny_tokenizer, tmp_path / "cut", compare=False, resume="reuse")
+    assert again.global_step == 6 and again.resumed_from == 6 and again.start == "load"
     assert [r["step"] for r in again.history] == [1, 2, 3, 4, 5, 6]
+
+
+def test_a_finished_run_is_trained_afresh_by_default(tiny_tokenizer, tmp_path):
+    """Re-running a lesson after a finished run (notebook 04 after `make run`) must run its lesson: train
+    again, say so, and report the time it spent; it never silently loads the old result."""
+    first = _run(tiny_tokenizer, tmp_path / "run", compare=False, steps=2)
+    assert first.finished and first.start == "fresh"
+    again = _run(tiny_tokenizer, tmp_path / "run", compare=False, steps=2)
+    assert again.start == "fresh" and again.resumed_from is None and again.finished
+    assert "finished run" in again.start_reason and "replaces" in again.start_reason
+    assert again.train_seconds > 0 and "GRPO wall time 0.0 s" not in again.summary()
+    assert f"started: {again.start_reason}" in again.summary()
+    rows = [json.loads(x)["step"] for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert rows == [1, 2]  # the old run's rows were replaced, not doubled
+    assert [r["step"] for r in again.trainer.state.log_history if "reward" in r] == [1, 2]
+
+
+def _fake_checkpoint(run, step):
+    d = run / f"checkpoint-{step}"
+    d.mkdir(parents=True)
+    (d / "trainer_state.json").write_text(json.dumps({"global_step": step}))
+
+
+@pytest.mark.parametrize("steps_done, resume, action", [
+    (None, "interrupted", "fresh"), (4, "interrupted", "resume"), (6, "interrupted", "fresh"),
+    (None, "reuse", "fresh"), (4, "reuse", "resume"), (6, "reuse", "load"),
+    (4, "fresh", "fresh"), (6, "fresh", "fresh"), (4, True, "resume"), (6, True, "fresh"), (4, False, "fresh"),
+])
+def test_decide_start_resumes_only_an_interrupted_run(tmp_path, steps_done, resume, action):
+    from grpo_course.train.pipeline import decide_start
+
+    if steps_done is not None:
+        _fake_checkpoint(tmp_path, steps_done)
+    decision = decide_start(tmp_path, 6, resume)
+    assert decision.action == action and decision.reason
+    assert (decision.checkpoint is None) == (action == "fresh")
+
+
+def test_decide_start_refuses_an_unknown_choice(tmp_path):
+    from grpo_course.train.pipeline import decide_start
+
+    with pytest.raises(ValueError, match="interrupted.*fresh.*reuse"):
+        decide_start(tmp_path, 6, "always")
 
 
 def test_before_after_switches_the_adapter(tiny_tokenizer, tmp_path):

@@ -109,7 +109,7 @@ class Profile:
 PROFILES: dict[str, Profile] = {
     "cpu-tiny": Profile(
         name="cpu-tiny",
-        description="CPU only: the course's own tiny Llama, trained in about a minute",
+        description="CPU only: the course's tiny Llama, SFT-built ahead of time; GRPO on it takes under a minute",
         device="cpu",
         model_id="data/tiny/sft",
         dtype="float32",

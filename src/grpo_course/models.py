@@ -13,6 +13,8 @@ Importing this module does not import torch.
 
 from __future__ import annotations
 
+import os
+
 from .hardware import Profile, current_profile, get_profile
 from .tasks import Task, get_task
 
@@ -25,9 +27,13 @@ def resolve_profile(profile: Profile | str | None) -> Profile:
 
 
 def prepare_runtime(profile: Profile | str | None = None) -> Profile:
-    """Call before anything imports trl or transformers: on GPU profiles this imports Unsloth first."""
+    """Call before anything imports trl or transformers: on GPU profiles this imports Unsloth first. On the
+    CPU it tells DeepSpeed (which TRL imports when installed) that the CPU is meant, so it does not warn
+    "Setting accelerator to CPU. If you have GPU ... we were unable to detect it"."""
     profile = resolve_profile(profile)
-    if profile.device != "cpu":
+    if profile.device == "cpu":
+        os.environ.setdefault("DS_ACCELERATOR", "cpu")
+    else:
         from . import gpu
 
         gpu.import_unsloth(profile)

@@ -420,6 +420,30 @@ def max_fitting(plan_kwargs: dict, name: str, candidates) -> object | None:
     return best
 
 
+# (profile, weights format, dtype, generation backend) of each column of :func:`fit_rows`.
+FIT_SETUPS = {"T4 fp16": ("t4", "none", "float16", "transformers"),
+              "T4 4-bit": ("t4", "4bit-nf4", "float16", "transformers"),
+              "L4 FP8": ("l4", "fp8-block", "bfloat16", "vllm"), "L4 bf16": ("l4", "none", "bfloat16", "vllm")}
+LONGEST_CANDIDATES = (256, 512, 1024, 2048, 4096, 8192, 16384)
+
+
+def fit_rows(models, setups: dict | None = None, **common) -> list[dict]:
+    """Per model: for each setup, "yes"/"NO" and the estimated peak in GiB (vLLM pools sized to the group,
+    ``gpu_memory_utilization="auto"``), and the longest completion that fits a T4 in 4-bit. ``common``:
+    the shared GRPO settings (``num_generations``, ``max_prompt_length``, ``max_completion_length``, ...)."""
+    rows = []
+    for model in models:
+        row = {"model": model}
+        for label, (prof, quant, dtype, backend) in (setups or FIT_SETUPS).items():
+            p = plan_memory(model, prof, quantization=quant, dtype=dtype, generation_backend=backend,
+                            gpu_memory_utilization="auto" if backend == "vllm" else None, **common)
+            row[label] = f"{'yes' if p.fits else 'NO'} {p.peak_gib:.1f}"
+        kw = dict(model=model, profile="t4", quantization="4bit-nf4", **common)
+        row["T4 4-bit longest"] = max_fitting(kw, "max_completion_length", LONGEST_CANDIDATES)
+        rows.append(row)
+    return rows
+
+
 # One colour per kind of term, so the same term looks the same in every chart.
 TERM_COLORS = (
     ("base weights", "#1f77b4"), ("vLLM's copy", "#aec7e8"), ("LoRA weights", "#ff7f0e"),

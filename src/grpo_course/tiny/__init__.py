@@ -19,6 +19,17 @@ def tiny_dir(kind: str = "sft") -> Path:
     return data_dir() / "tiny" / kind
 
 
+def build_record() -> dict:
+    """The committed build record ``data/tiny/BUILD.json``: the build's settings, how long the SFT took
+    (``sft_seconds``), and the SFT model's held-out scores (``sft_heldout``)."""
+    import json
+
+    path = data_dir() / "tiny" / "BUILD.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing; run `grpo-course build-tiny` to build the tiny model")
+    return json.loads(path.read_text())
+
+
 def load_tiny(kind: str = "sft", path: str | Path | None = None):
     """``(model, tokenizer)`` for the committed tiny model (``kind="sft"``) or a model saved at ``path``."""
     from transformers import AutoModelForCausalLM, AutoTokenizer

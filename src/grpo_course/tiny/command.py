@@ -40,6 +40,8 @@ def run_lab_command(args: argparse.Namespace) -> int:
 
     result = run_lab(seed=args.seed, steps=args.steps, model_dir=args.model_dir, threads=args.threads)
     print(result.summary())
+    print()
+    print(result.sharpening.summary())
     if args.plot:
         from .plots import plot_learning_curve
 

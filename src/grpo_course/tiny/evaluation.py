@@ -1,13 +1,14 @@
-"""Generate with the tiny model and grade held-out problems: greedy accuracy, pass@1 and pass@k
-(the unbiased estimator of :mod:`grpo_course.metrics`, which refuses k > n)."""
+"""Generate with the tiny model and grade held-out problems: greedy accuracy, pass@1 and pass@k."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from ..chat_format import build_messages
 from ..metrics import pass_at_k
 from ..rewards import is_correct
+from .problems import subtracts
 
 
 def prompt_texts(tokenizer, questions: Sequence[str]) -> list[str]:
@@ -38,29 +39,53 @@ def greedy_accuracy(model, tokenizer, problems: Sequence[dict], **kw) -> float:
     return sum(grade(comps, [p["answer"] for p in problems])) / max(1, len(problems))
 
 
+@dataclass(frozen=True)
+class ProblemScores:
+    """Per problem: the greedy completion's verdict and how many of ``k`` samples were right."""
+
+    greedy: tuple[bool, ...]
+    counts: tuple[int, ...]
+    k: int
+
+
+def score_problems(model, tokenizer, problems: Sequence[dict], *, k: int = 8, temperature: float = 1.0,
+                   seed: int = 0, max_new_tokens: int = 48) -> ProblemScores:
+    """One greedy completion and ``k`` samples at ``temperature`` per problem, graded (``k=0``: greedy only)."""
+    qs, golds = [p["question"] for p in problems], [p["answer"] for p in problems]
+    greedy = grade(generate(model, tokenizer, qs, max_new_tokens=max_new_tokens), golds)
+    counts: list[int] = []
+    if k:
+        sampled = generate(model, tokenizer, qs, max_new_tokens=max_new_tokens, do_sample=True,
+                           temperature=temperature, num_return_sequences=k, seed=seed)
+        ok = grade(sampled, [g for g in golds for _ in range(k)])
+        counts = [sum(ok[i * k:(i + 1) * k]) for i in range(len(problems))]
+    return ProblemScores(tuple(greedy), tuple(counts), k)
+
+
+def summarize(problems: Sequence[dict], scores: ProblemScores) -> dict:
+    """Greedy accuracy (overall, on problems with a subtraction step, on the others), pass@1 and pass@k."""
+    greedy = scores.greedy
+    sub = [g for g, p in zip(greedy, problems) if subtracts(p)]
+    rest = [g for g, p in zip(greedy, problems) if not subtracts(p)]
+    n = max(1, len(problems))
+    out = {
+        "greedy": sum(greedy) / n,
+        "greedy_subtraction": sum(sub) / max(1, len(sub)),
+        "greedy_other": sum(rest) / max(1, len(rest)),
+        "n": len(problems),
+    }
+    if scores.k:
+        out["pass@1"] = sum(pass_at_k(scores.k, c, 1) for c in scores.counts) / n
+        out[f"pass@{scores.k}"] = sum(pass_at_k(scores.k, c, scores.k) for c in scores.counts) / n
+    return out
+
+
 def evaluate(model, tokenizer, problems: Sequence[dict], *, k: int = 8, temperature: float = 1.0,
              seed: int = 0, max_new_tokens: int = 48) -> dict:
     """Greedy accuracy, and pass@1 / pass@k from ``k`` samples per problem at ``temperature`` (``k=0``: greedy only).
 
     Also splits greedy accuracy by whether the problem has a subtraction step (the demonstrator's flaw).
     """
-    qs, golds = [p["question"] for p in problems], [p["answer"] for p in problems]
-    greedy = grade(generate(model, tokenizer, qs, max_new_tokens=max_new_tokens), golds)
-    sub = [g for g, p in zip(greedy, problems) if p.get("has_subtraction")]
-    rest = [g for g, p in zip(greedy, problems) if not p.get("has_subtraction")]
-    n = max(1, len(problems))
-    scores = {
-        "greedy": sum(greedy) / n,
-        "greedy_subtraction": sum(sub) / max(1, len(sub)),
-        "greedy_other": sum(rest) / max(1, len(rest)),
-        "n": len(problems),
-    }
-    if not k:
-        return scores
-    sampled = generate(model, tokenizer, qs, max_new_tokens=max_new_tokens, do_sample=True,
-                       temperature=temperature, num_return_sequences=k, seed=seed)
-    ok = grade(sampled, [g for g in golds for _ in range(k)])
-    counts = [sum(ok[i * k:(i + 1) * k]) for i in range(len(problems))]
-    scores["pass@1"] = sum(pass_at_k(k, c, 1) for c in counts) / n
-    scores[f"pass@{k}"] = sum(pass_at_k(k, c, k) for c in counts) / n
-    return scores
+    scores = score_problems(model, tokenizer, problems, k=k, temperature=temperature, seed=seed,
+                            max_new_tokens=max_new_tokens)
+    return summarize(problems, scores)

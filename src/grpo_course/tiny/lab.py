@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ..chat_format import build_messages
 from .demonstrator import demonstrator_accuracy
-from .evaluation import evaluate, greedy_accuracy
+from .evaluation import greedy_accuracy, score_problems, summarize
 from .problems import load_split
 from .recipe import TINY_GRPO, TINY_REWARDS, grpo_config
 
@@ -89,7 +89,8 @@ def run_lab(seed: int = 0, steps: int | None = None, *, model_dir: str | Path | 
     ``n_test`` held-out problems (default all 500) are scored greedily and, with ``k`` samples each at
     temperature 1, for pass@1 and pass@k (``k=0``: greedy only). Every ``curve_every`` steps the
     greedy accuracy on the first ``n_curve`` of them is recorded (its time is not counted in
-    ``grpo_seconds``). The trained model is ``result.model`` (with ``result.tokenizer``).
+    ``grpo_seconds``). The trained model is ``result.model`` (with ``result.tokenizer``); with ``k`` samples,
+    ``result.sharpening`` is the verdict of :mod:`.verdict` (SFT model before, GRPO model after).
     """
     import torch
     from trl import GRPOTrainer
@@ -103,7 +104,8 @@ def run_lab(seed: int = 0, steps: int | None = None, *, model_dir: str | Path | 
     train = load_split("train")
     model, tokenizer = load_tiny("sft", path=model_dir)
     demo = demonstrator_accuracy(test, seed=seed)
-    sft = evaluate(model, tokenizer, test, k=k, seed=seed)
+    sft_scores = score_problems(model, tokenizer, test, k=k, seed=seed)
+    sft = summarize(test, sft_scores)
 
     overrides = dict(overrides or {})
     if steps is not None:
@@ -129,7 +131,8 @@ def run_lab(seed: int = 0, steps: int | None = None, *, model_dir: str | Path | 
     trainer.train()
     total = time.perf_counter() - start
     model = trainer.model
-    grpo = evaluate(model, tokenizer, test, k=k, seed=seed)
+    grpo_scores = score_problems(model, tokenizer, test, k=k, seed=seed)
+    grpo = summarize(test, grpo_scores)
     history = [row for row in trainer.state.log_history if "reward" in row]
     if tmp is not None:
         tmp.cleanup()
@@ -138,4 +141,8 @@ def run_lab(seed: int = 0, steps: int | None = None, *, model_dir: str | Path | 
                        grpo_seconds=total - sum(spent), train_seconds_total=total, history=history,
                        curve=curve, settings={**TINY_GRPO, **overrides, "rewards": names})
     result.model, result.tokenizer = model, tokenizer  # the GRPO-trained model (attributes, not fields)
+    if k:  # what GRPO taught it, from the same samples: grpo_course.tiny.verdict
+        from .verdict import sharpening
+
+        result.sharpening = sharpening(test, sft_scores, grpo_scores)
     return result

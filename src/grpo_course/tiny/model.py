@@ -1,4 +1,4 @@
-"""The tiny Llama (0.42M parameters by default), small enough to GRPO-train on a laptop CPU in a minute."""
+"""The tiny Llama (0.42M parameters by default), small enough to GRPO-train on a laptop CPU in under a minute."""
 
 from __future__ import annotations
 

@@ -17,6 +17,7 @@ the same ``(n, seed, levels)`` gives the same list on every machine.
 from __future__ import annotations
 
 import random
+import re
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
@@ -294,6 +295,17 @@ def generate_problems(n: int, seed: int = 0, levels: Iterable[int] | dict[int, f
         seen.add(p["question"])
         out.append(p)
     return out
+
+
+_SUBTRACTION = re.compile(r"<<[^>]*\d\s*-\s*\d")  # a calculator annotation such as <<28-5=23>>
+
+
+def subtracts(problem: dict) -> bool:
+    """Whether a problem has a subtraction step: its ``has_subtraction`` column (the tiny problems), else a
+    ``-`` between two numbers in a calculator annotation of its GSM8K-format answer (any GSM8K row)."""
+    if "has_subtraction" in problem:
+        return bool(problem["has_subtraction"])
+    return bool(_SUBTRACTION.search(problem.get("answer", "")))
 
 
 def gold_number(answer_text: str) -> int:

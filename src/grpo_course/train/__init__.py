@@ -1,7 +1,8 @@
 """Stage 04: GRPO training, one pipeline for every hardware profile and every task.
 
 ``train(RunConfig(task="gsm8k", steps=30))``, or ``train("gsm8k", steps=30)`` (the keywords build the
-:class:`RunConfig`), builds everything from the task and the profile and returns a :class:`TrainResult`.
+:class:`RunConfig`), builds everything from the task and the profile and returns a :class:`TrainResult`;
+a re-run resumes an interrupted run and trains a finished one afresh (``resume="interrupted"``).
 Modules: :mod:`.run` (``RunConfig``, printed at the start of every run), :mod:`.data` (a task's rows as
 TRL datasets), :mod:`.config` (GRPOConfig with a reason per setting), :mod:`.monitor` (live panel,
 warnings, JSONL logs), :mod:`.sft` (format priming), :mod:`.pipeline` (``train``). Below it:

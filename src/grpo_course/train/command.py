@@ -1,8 +1,9 @@
 """``grpo-course train``: the same pipeline as the notebook, from a terminal (``make run``).
 
 On ``cpu-tiny`` it GRPO-trains the course's tiny model for the tiny recipe's steps and prints held-out
-accuracy before and after. Re-running the command resumes the run from its last checkpoint
-(``--fresh`` starts over). This module is light: the pipeline is imported when the command runs.
+accuracy before and after. Re-running the command resumes an interrupted run from its last checkpoint
+and trains a finished one afresh (``--fresh`` always starts over). This module is light: the pipeline is
+imported when the command runs.
 """
 
 from __future__ import annotations

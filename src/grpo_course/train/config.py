@@ -191,6 +191,13 @@ def make_grpo_config(settings: dict[str, Setting]):
     return GRPOConfig(**grpo_kwargs(settings))
 
 
+def settings_rows(settings: dict[str, Setting], keys=None) -> list[dict]:
+    """One dict per setting (``keys`` in that order, default all, grouped by source) for a DataFrame."""
+    keys = keys or sorted(settings, key=lambda k: (settings[k].source, settings[k].why, k))
+    return [{"setting": k, "value": settings[k].value, "from": settings[k].source, "why": settings[k].why}
+            for k in keys]
+
+
 def settings_table(settings: dict[str, Setting], width: int = 100) -> str:
     """A readable table: field, value, source, why."""
     import textwrap

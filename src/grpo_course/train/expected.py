@@ -28,10 +28,10 @@ PUBLISHED: tuple[Published, ...] = (
               "100 steps in 50:36, about 31.8 s/step", NB + "Llama_FP8_GRPO.ipynb, saved output"),
     Published("L4", "FP8 Llama-3.2-1B, memory to load the model", "1.47 GiB; vLLM KV cache up to 17.53 GB",
               NB + "Llama_FP8_GRPO.ipynb, saved output"),
-    Published("L4", "SFT format priming, 100 steps on 78 examples", "about 100 s, loss 1.24 -> 0.44",
+    Published("L4", "SFT format priming, 100 steps on 78 examples", "about 100 s, loss 1.24 to 0.44",
               NB + "Llama_FP8_GRPO.ipynb, saved output"),
     Published("L4", "FP8 Llama-3.2-1B GRPO, reward over 100 steps",
-              "no gain: -5.32 (steps 1-20) -> -5.10 (81-100); 60-70% of completions cut at max length",
+              "no gain: -5.32 (steps 1-20), -5.10 (steps 81-100); 60-70% of completions cut at max length",
               NB + "Llama_FP8_GRPO.ipynb, saved output"),
     Published("T4", "Gemma-3-1B GRPO without vLLM (the 1B, no-vLLM case closest to our T4 profile)",
               "about 57 s/step, completions of 340-711 tokens", NB + "Gemma3_(1B)-GRPO.ipynb, saved output"),
@@ -43,6 +43,11 @@ PUBLISHED: tuple[Published, ...] = (
     Published("any", "when the reward starts to rise", "'Wait for at least 300 steps for the reward to actually "
               "increase'", "unsloth.ai blog, R1 reasoning, 6 Feb 2025"),
 )
+
+
+def published_rows() -> list[dict]:
+    """The published GPU figures as rows (gpu, what, figure, source) for a DataFrame."""
+    return [{"gpu": p.gpu, "what": p.what, "figure": p.figure, "source": p.source} for p in PUBLISHED]
 
 
 def published_table(width: int = 64) -> str:

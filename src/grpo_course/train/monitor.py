@@ -135,6 +135,16 @@ def _clean(values: Iterable) -> list:
     return [_finite(v) for v in values]
 
 
+def group_text(group: dict, n: int = 4, width: int = 70) -> str:
+    """One logged sample group as text: its step and prompt's end, then up to ``n`` completions with reward
+    and advantage (``nan`` for a reward that is ``None``)."""
+    lines = [f"step {group['step']}  prompt: ...{group['prompt'][-100:]!r}"]
+    for text, r, a in list(zip(group["completions"], group["reward"], group["advantages"]))[:n]:
+        lines.append(f"   reward {r if r is not None else float('nan'):.1f}  advantage {a or 0:+.2f}  "
+                     f"{text.replace(chr(10), ' ')[:width]!r}")
+    return "\n".join(lines)
+
+
 def sample_groups(step: int, prompts: Sequence[str], completions: Sequence[str], rewards: dict[str, Sequence],
                   advantages: Sequence[float], num_generations: int, weights: Sequence[float] | None = None,
                   max_groups: int | None = None) -> list[dict]:
@@ -227,8 +237,9 @@ def plot_history(rows: Sequence[dict], fig=None, title: str | None = None):
     panels = [
         (axes[1], ZERO_STD, "groups with all-equal rewards", (0, 1.02),
          "no learning signal from these groups"),
-        (axes[2], KL, "KL to the reference", None, "not tracked: beta = 0"),
-        (axes[3], CLIP_REGION, "tokens with the ratio clipped", None, "ratio clipping never active"),
+        (axes[2], KL, "KL to the reference", None, "not tracked: beta = 0\n(no reference model)"),
+        (axes[3], CLIP_REGION, "tokens with the ratio clipped", None,
+         "not logged: one update per batch\n(on-policy, ratio = 1)"),
         (axes[4], MEAN_LENGTH, "completion length (tokens)", None, ""),
         (axes[5], CLIPPED, "completions cut at max length", (0, 1.02), ""),
     ]
@@ -238,21 +249,29 @@ def plot_history(rows: Sequence[dict], fig=None, title: str | None = None):
             ax.plot(xs, ys, color="C0", alpha=0.35, lw=1)
             ax.plot(xs, _smooth(ys), color="C0", lw=2)
             if max(ys) == 0 and min(ys) == 0:
-                ax.text(0.5, 0.5, "0 at every step", ha="center", va="center", transform=ax.transAxes,
-                        color="gray")
+                flat = "0 at every step" + ("\n(on-policy: the ratio is 1)" if key == CLIP_REGION else "")
+                ax.text(0.5, 0.5, flat, ha="center", va="center", transform=ax.transAxes, color="gray")
         else:
             ax.text(0.5, 0.5, empty or "no data yet", ha="center", va="center", transform=ax.transAxes,
                     color="gray")
         if key == MEAN_LENGTH:
-            for k2, style in (("completions/min_length", ":"), ("completions/max_length", ":")):
+            for k2, style, name in (("completions/min_length", ":", "shortest"),
+                                    ("completions/max_length", "--", "longest")):
                 x2, y2 = _series(rows, k2)
-                ax.plot(x2, y2, color="gray", ls=style, lw=1)
+                if y2:
+                    ax.plot(x2, y2, color="gray", ls=style, lw=1, label=name)
+            if ys:
+                ax.plot([], [], color="C0", lw=2, label="mean")
+                ax.legend(fontsize=7, loc="best")
         if ylim:
             ax.set_ylim(*ylim)
         elif key in (KL, CLIP_REGION):  # fractions and KL start at 0; a flat 0 line should sit on the axis
             ax.set_ylim(0, max([0.05, *ys]) * 1.1)
         ax.set_title(label)
+    from matplotlib.ticker import MaxNLocator
+
     for ax in axes:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # steps are whole numbers
         ax.set_xlabel("step", fontsize=8)
         ax.tick_params(labelsize=8)
         ax.grid(alpha=0.3)
@@ -364,6 +383,9 @@ class TrainingMonitor(TrainerCallback):
         if main and self.live and (state.global_step % self.plot_every == 0 or state.global_step == state.max_steps):
             self.draw()
         if self.stop_at_step is not None and state.global_step >= self.stop_at_step:
+            if self._bar is not None:  # a notebook bar closed early turns red: say that it is on purpose
+                self._bar.set_description_str(f"GRPO stopped at step {state.global_step} on purpose (simulated "
+                                              "session death)", refresh=True)
             self.close()
             raise SimulatedInterruption(state.global_step)
 

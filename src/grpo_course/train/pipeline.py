@@ -7,7 +7,8 @@
 3. **Data**: the task's rows as chat prompts, prompts over the budget removed, held-out split apart.
 4. **SFT format priming** (GPU default) when starting fresh.
 5. **GRPO** with TRL's ``GRPOTrainer``, the config from :mod:`.config`, the task's rewards, the
-   :class:`~.monitor.TrainingMonitor`, checkpoints every ``save_steps``; a re-run resumes.
+   :class:`~.monitor.TrainingMonitor`, checkpoints every ``save_steps``; a re-run resumes an interrupted
+   run and trains a finished one afresh (:func:`decide_start`).
 6. **Save** the adapter (always), merged 16-bit / GGUF on GPU if asked, push only with a token.
 7. **Before/after** on held-out prompts: the adapter off and on.
 """
@@ -57,6 +58,49 @@ def profile_for_task(task: Task | str, profile: Profile) -> Profile:
     return get_task(task).profile_for(profile)
 
 
+# What ``train(resume=...)`` may do with a run folder that already holds a run.
+RESUME_CHOICES = ("interrupted", "fresh", "reuse")
+
+
+def resume_choice(resume: bool | str) -> str:
+    """Normalise ``train(resume=...)``: ``True`` is ``"interrupted"``, ``False`` is ``"fresh"``."""
+    if resume is True or resume is False:
+        return "interrupted" if resume else "fresh"
+    if resume not in RESUME_CHOICES:
+        raise ValueError(f"resume={resume!r}: choose one of {', '.join(map(repr, RESUME_CHOICES))} (or True/False)")
+    return resume
+
+
+@dataclass(frozen=True)
+class StartDecision:
+    """How a call to ``train`` starts: ``"fresh"``, ``"resume"`` (an interrupted run) or ``"load"`` (a
+    finished run, ``resume="reuse"`` only), the checkpoint it starts from, and why, in words."""
+
+    action: str
+    checkpoint: Path | None
+    reason: str
+
+
+def decide_start(output_dir: str | Path, max_steps: int, resume: bool | str = "interrupted") -> StartDecision:
+    """Train afresh unless the run folder holds an interrupted run (its newest complete checkpoint is short
+    of ``max_steps``). A finished run is trained again from scratch, unless ``resume="reuse"`` asks to load it;
+    ``resume="fresh"`` always starts over."""
+    choice = resume_choice(resume)
+    if choice == "fresh":
+        return StartDecision("fresh", None, "a fresh run (resume='fresh')")
+    last = ckpt.last_checkpoint(output_dir)
+    if last is None:
+        return StartDecision("fresh", None, "a fresh run (no checkpoint in the run folder)")
+    step = ckpt.checkpoint_step(last)
+    if step < max_steps:
+        return StartDecision("resume", last, f"resuming an interrupted run from {last.name} (step {step} of {max_steps})")
+    if choice == "reuse":
+        return StartDecision("load", last, f"loading the finished run ({step} steps) instead of training "
+                                           "(resume='reuse')")
+    return StartDecision("fresh", None, f"a fresh run: the run folder held a finished run ({step} steps), "
+                                        "which this one replaces (resume='reuse' would load it instead)")
+
+
 @dataclass
 class TrainResult:
     """What a run did: where it lives, its metrics, warnings, before/after and saved files."""
@@ -82,6 +126,8 @@ class TrainResult:
     model: Any = field(repr=False, default=None)
     tokenizer: Any = field(repr=False, default=None)
     config: RunConfig | None = None
+    start: str = "fresh"  # "fresh", "resume" (an interrupted run) or "load" (a finished run, resume="reuse")
+    start_reason: str = ""
 
     @property
     def finished(self) -> bool:
@@ -91,7 +137,8 @@ class TrainResult:
         lines = [f"task {self.task} on profile {self.profile}: step {self.global_step}/{self.max_steps}"
                  + (" (interrupted: run train() again to resume)" if self.interrupted else "")
                  + (f", resumed from step {self.resumed_from}" if self.resumed_from else ""),
-                 f"  rewards: {', '.join(self.reward_names)}; GRPO wall time {self.train_seconds:.0f} s",
+                 f"  started: {self.start_reason or self.start}",
+                 f"  rewards: {', '.join(self.reward_names)}; GRPO wall time {self.train_seconds:.1f} s",
                  f"  run folder: {self.output_dir}"]
         if self.history:
             first, last = self.history[: min(5, len(self.history))], self.history[-min(5, len(self.history)):]
@@ -327,12 +374,13 @@ def _train(config: RunConfig, task: Task, profile: Profile, steps: int | None, *
     main = is_main_process()
     if panel is not None:
         announce_judges(panel, settings, profile, say)
-    resume = config.resume
-    if not resume and main:
+    decision = decide_start(output_dir, settings["max_steps"].value, config.resume)
+    say(f"start: {decision.reason}")
+    if decision.action == "fresh" and main:
         ckpt.start_fresh(output_dir)
-    if resume or main:  # with resume=False the main rank deletes the old run; the others have nothing to check
+    if decision.action != "fresh" or main:  # a fresh run: the main rank deleted the old one; others check nothing
         ckpt.check_run_matches(output_dir, _identity(task, profile, names, settings), record=main)
-    last = ckpt.last_checkpoint(output_dir) if resume else None
+    last = decision.checkpoint
 
     if model is None:
         model, tokenizer, default_peft = load_model(profile)
@@ -394,27 +442,23 @@ def _train(config: RunConfig, task: Task, profile: Profile, steps: int | None, *
     logged = [r.get("step", 0) for r in _read_rows(output_dir)]
     if main:
         ckpt.rewind_logs(output_dir, resumed_from or 0)
-    if last is not None and resumed_from < settings["max_steps"].value:
-        lost = max(logged, default=0) - resumed_from
-        say(f"resuming from {last.name} (step {resumed_from})"
-            + (f"; steps {resumed_from + 1}-{resumed_from + lost} were lost with the session and are redone"
-               if lost > 0 else ""))
+    lost = max(logged, default=0) - (resumed_from or 0)
+    if decision.action == "resume" and lost > 0:
+        say(f"steps {resumed_from + 1}-{resumed_from + lost} were lost with the session and are redone")
     interrupted = False
     start = time.perf_counter()
     quiet = _quiet_transformers_bars()  # one bar (ours), not one per checkpoint write
     try:
-        if resumed_from is not None and resumed_from >= settings["max_steps"].value:
-            # Already finished: transformers would run one extra step, so load the final state instead.
+        if decision.action == "load":
+            # A finished run (resume="reuse"): transformers would run one extra step, so load its final state.
             _load_finished(trainer, last)
-            say(f"this run already finished {resumed_from} steps; loaded its final checkpoint "
-                "(resume=False or --fresh trains again)")
             monitor.rows = _read_rows(output_dir)
         else:
             trainer.train(resume_from_checkpoint=str(last) if last is not None else None)
     except SimulatedInterruption as stop:
         interrupted = True
-        say(f"interrupted at step {stop.step} (simulated). Run the same train() call again to resume from "
-            f"the last checkpoint.")
+        say(f"interrupted at step {stop.step} on purpose: a simulated session death (a red progress bar above is "
+            f"expected).\nRun the same train() call again to resume from the last checkpoint.")
     finally:
         monitor.close()
         quiet.close()
@@ -439,10 +483,11 @@ def _train(config: RunConfig, task: Task, profile: Profile, steps: int | None, *
         max_steps=settings["max_steps"].value, interrupted=interrupted, resumed_from=resumed_from,
         reward_names=names, history=list(monitor.rows), warnings=list(monitor.warnings), train_seconds=seconds,
         data_report=prepared.report(), settings=settings, comparison=comparison, priming=priming, saved=saved,
-        plot_path=plot_path, trainer=trainer, model=model, tokenizer=tokenizer, config=config)
+        plot_path=plot_path, trainer=trainer, model=model, tokenizer=tokenizer, config=config,
+        start=decision.action, start_reason=decision.reason)
     if main:
         (output_dir / "result.json").write_text(json.dumps(
             {k: getattr(result, k) for k in ("task", "profile", "global_step", "max_steps", "interrupted",
-                                             "resumed_from", "train_seconds")}, indent=1))
+                                             "resumed_from", "train_seconds", "start")}, indent=1))
     trainer.accelerator.wait_for_everyone()  # no rank returns (and exits) while rank 0 still writes
     return result

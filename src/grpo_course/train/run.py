@@ -28,7 +28,9 @@ class RunConfig:
     steps: int | None = None  # GRPO steps (default: the profile's, the tiny recipe's, or the task's CPU steps)
     reward: str | Sequence[str] | None = None  # a reward set of the task, or registry names
     output_dir: str | Path | None = None  # default: runs/<task>-<profile>
-    resume: bool = True  # False deletes the run's checkpoints and starts over
+    # "interrupted" (or True): continue a run that stopped short, else train afresh; "fresh" (or False): always
+    # start over; "reuse": also load a finished run instead of training it again (pipeline.decide_start)
+    resume: bool | str = "interrupted"
     seed: int = 0
     save_steps: int | None = None  # checkpoint every N steps (default 10)
     eval_size: int | None = None  # held-out problems for before/after (default: per profile and task)
@@ -54,6 +56,9 @@ class RunConfig:
             value = getattr(self, name)
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
                 raise ValueError(f"RunConfig.{name} must be a positive whole number or None, got {value!r}")
+        if self.resume not in (True, False, "interrupted", "fresh", "reuse"):
+            raise ValueError(f"RunConfig.resume must be 'interrupted', 'fresh' or 'reuse' (or True/False), "
+                             f"got {self.resume!r}")
         if self.judges not in ("auto", "offline", "api"):
             raise ValueError(f"RunConfig.judges must be 'auto', 'offline' or 'api', got {self.judges!r}")
 
