@@ -290,12 +290,13 @@ def abi_mismatch(name: str, version: str, torch_version: str) -> str | None:
     torch_mm = ".".join(map(str, _release(torch_version)[:2]))
     mm = ".".join(map(str, _release(version)[:2]))
     if name == "torchaudio" and mm != torch_mm:  # torchaudio releases in lockstep with torch (2.11 <-> 2.11)
-        return f"torchaudio {mm} is built for torch {mm}"
+        return f"built for torch {mm}"
     if name == "torchcodec":
         if _release(version)[:2] >= (0, 12) and _release(torch_version)[:2] >= (2, 11):
             return None
         if mm not in TORCHCODEC_FOR_TORCH.get(torch_mm, set()):
-            return f"torchcodec {mm} is not built for torch {torch_mm}"
+            built_for = sorted(t for t, codecs in TORCHCODEC_FOR_TORCH.items() if mm in codecs)
+            return f"built for torch {' or '.join(built_for) or 'another release'}"
     return None
 
 
@@ -304,10 +305,13 @@ class Broken:
     """One requirement that is not met after the install."""
 
     package: str  # "torchvision 0.26.0+cu128"
-    requirement: str  # "torch==2.11.0"
+    requirement: str  # "torch==2.11.0", or for a binary mismatch "built for torch 2.11"
     found: str | None  # the version present, None if absent
+    abi: bool = False  # a binary built for another torch, which its metadata does not say
 
     def __str__(self) -> str:
+        if self.abi:
+            return f"{self.package} is {self.requirement}, but torch is {self.found}"
         return f"{self.package} requires {self.requirement}, but {'has ' + self.found if self.found else 'it is absent'}"
 
 
@@ -373,7 +377,7 @@ def broken_requirements(sim: Simulation, rt: ColabRuntime, roots: list[str]) -> 
     torch = env.get("torch", (None, None))[0]
     for name in TORCH_COMPANIONS:
         if torch and name in env and name in seen and (why := abi_mismatch(name, env[name][0], torch)):
-            broken.append(Broken(f"{name} {env[name][0]}", why, f"torch {torch}"))
+            broken.append(Broken(f"{name} {env[name][0]}", why, torch, abi=True))
     checked = sorted(f"{n}=={env[n][0]}" for n in seen if n in env)
     return CheckResult(sorted(set(broken), key=str), checked, sorted(set(unknown)), sorted(missing))
 
@@ -506,21 +510,22 @@ def update_requires(extra_pin_sets: list[list[str]] = (), rounds: int = 8) -> di
         rt = colab_runtime.runtime(python)
         for _ in range(rounds):
             sims = simulate_many([(pins, rt) for pins in _pin_sets(extra_pin_sets)])
-            need: set[str] = set()
-            for sim in sims:
-                if not sim.ok:
-                    raise RuntimeError(f"{sim.pins} does not resolve on Colab {python}:\n{sim.stderr}")
-                need |= {u.split("==")[0] for u in broken_requirements(sim, rt, check_roots(sim.pins)).unknown}
-            if not need:
+            failed = [sim for sim in sims if not sim.ok]
+            if failed:
+                raise RuntimeError(f"{failed[0].pins} does not resolve on Colab {python}:\n{failed[0].stderr}")
+            fetched = 0
+            while need := sorted({u.split("==")[0] for sim in sims
+                                  for u in broken_requirements(sim, rt, check_roots(sim.pins)).unknown}):
+                print(f"Python {python}: reading the metadata of {len(need)} preinstalled packages", flush=True)
+                data["runtimes"].setdefault(python, {}).update(_fetch_requires(rt, need))
+                data["runtimes"][python] = dict(sorted(data["runtimes"][python].items()))
+                data.update({"date": _dt.date.today().isoformat(), "note": (
+                    "Requires-Dist of the preinstalled packages that the course's install reaches, per Colab "
+                    "runtime, read from the package index by `python -m grpo_course.colab_install requires`.")})
+                path.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
+                fetched += len(need)
+            if not fetched:  # the simulations ran with every requirement they reach recorded
                 break
-            print(f"Python {python}: reading the metadata of {len(need)} preinstalled packages", flush=True)
-            data["runtimes"].setdefault(python, {}).update(_fetch_requires(rt, sorted(need)))
-            data["runtimes"][python] = dict(sorted(data["runtimes"][python].items()))
-            data.update({"date": _dt.date.today().isoformat(), "note": (
-                "Requires-Dist of the preinstalled packages that the course's install reaches, per Colab runtime, "
-                "read from the package index by `python -m grpo_course.colab_install requires`.")})
-            path.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
-            colab_runtime.runtime.cache_clear()
         else:
             raise RuntimeError("the Requires-Dist closure did not settle")
     return data
