@@ -10,7 +10,7 @@ wheels only and fits the profile (vLLM only where the profile generates with it,
 course imports is left with a broken requirement (what ``pip check`` would say, plus the torch companions whose
 metadata does not name their torch), and the committed ``data/colab/install_plan.json`` is what this run
 measures. Results are reused for ``GRPO_COURSE_PIN_CACHE_HOURS`` hours (default 6) for identical pins, record and
-pip; CI (``CI`` set) always resolves afresh. Four resolutions (two pin sets, two Pythons), two at a time.
+pip; CI (``CI`` set) always resolves afresh. Four resolutions (two pin sets, two Pythons) run at once.
 """
 
 from __future__ import annotations
@@ -38,13 +38,14 @@ def _name(pin: str) -> str:
 
 @pytest.fixture(scope="module")
 def simulations() -> dict[tuple[str, str], Simulation]:
-    """(python, profile) -> the simulated install; identical pin sets share one run."""
+    """(python, profile) -> the simulated install; identical pin sets share one run, all run at once (pip mostly
+    waits on the network)."""
     jobs: dict[tuple[str, tuple[str, ...]], list[str]] = {}
     for python, profile in CASES:
         if colab_install.local_python(python) is not None:
             jobs.setdefault((python, tuple(bootstrap.gpu_pins(profile))), []).append(profile)
     keys = list(jobs)
-    sims = colab_install.simulate_many([(list(pins), colab_runtime.runtime(py)) for py, pins in keys])
+    sims = colab_install.simulate_many([(list(pins), colab_runtime.runtime(py)) for py, pins in keys], workers=4)
     out = {}
     for (python, _), sim in zip(keys, sims):
         how = "cached" if sim.cached else f"{sim.seconds} s"
@@ -183,6 +184,9 @@ def test_the_check_follows_requirements_and_reports_missing_ones():
                                              "datasets 4.8.5 requires pyarrow>=21.0.0, but has 18.1.0"]
     assert check.checked == ["datasets==4.8.5", "pyarrow==18.1.0"] and not check.missing
     assert broken_requirements(sim, rt, ["no-such-root"]).missing == ["no-such-root"]
+    colab_as_is = broken_requirements(_sim({}), rt, ["ipython"])  # Colab ships IPython 7.34 without jedi
+    assert [str(b) for b in colab_as_is.already] == ["ipython 7.34.0 requires jedi>=0.16, but it is absent"]
+    assert colab_as_is.broken == []
 
 
 def test_abi_tables():
@@ -197,6 +201,21 @@ def test_roots_are_the_course_imports_and_vllm_only_where_pinned():
     for name in ("transformers", "trl", "peft", "datasets", "torch", "ipywidgets", "matplotlib", "torchvision"):
         assert name in t4 and name in l4
     assert not any(r.startswith("vllm") for r in t4) and "vllm" in l4 and "deepspeed" not in l4
+
+
+def test_fake_colab_holds_colabs_packages_with_their_requirements(tmp_path):
+    """What pip sees in the fake Colab: every preinstalled package at Colab's version, with the recorded
+    Requires-Dist (so pip replaces torchvision when a pin moves torch, as it would on Colab)."""
+    rt = colab_runtime.runtime("3.13")
+    exe = colab_install.fake_colab(rt, tmp_path / "env", sys.executable)
+    code = ("import importlib.metadata as m, json; ds = list(m.distributions()); print(json.dumps([len(ds), "
+            "m.version('torch'), m.version('ipywidgets'), m.requires('torchvision'), m.requires('pytest')]))")
+    out = subprocess.run([str(exe), "-c", code], capture_output=True, text=True, check=True).stdout
+    count, torch, widgets, torchvision_requires, pytest_requires = __import__("json").loads(out)
+    assert count == len(rt.packages) - 1  # all but pip, which runs from its own wheel
+    assert (torch, widgets) == ("2.11.0+cu128", "7.7.1")
+    assert "torch==2.11.0" in "".join(torchvision_requires).replace(" ", "").replace("(", "").replace(")", "")
+    assert pytest_requires is None  # not reached by the course's install: no requirements recorded
 
 
 def test_dry_run_ignores_this_machines_pip_config():

@@ -127,8 +127,11 @@ def colab_pip(rt: ColabRuntime) -> Path:
 
 
 def _metadata_text(name: str, version: str, requires: list[str] | None) -> str:
+    """METADATA of a fake installed package. Provides-Extra is derived from the requirements' markers: pip
+    ignores an extra the installed metadata does not declare (``fastapi[standard]`` would bring nothing)."""
+    extras = sorted({m for r in requires or [] for m in re.findall(r"""extra\s*==\s*['"]([^'"]+)['"]""", r)})
     lines = ["Metadata-Version: 2.1", f"Name: {name}", f"Version: {version}"]
-    lines += [f"Requires-Dist: {r}" for r in requires or []]
+    lines += [f"Provides-Extra: {e}" for e in extras] + [f"Requires-Dist: {r}" for r in requires or []]
     return "\n".join(lines) + "\n"
 
 
@@ -217,10 +220,15 @@ class Simulation:
         return {name: item["version"] for name, item in self.install.items()}
 
 
+SIMULATION_FORMAT = 2  # bump when the fake environment changes, so cached results are not reused
+
+
 def _simulation_key(pins: list[str], rt: ColabRuntime) -> str:
-    record = [(str(p.relative_to(record_dir())), hashlib.sha256(p.read_bytes()).hexdigest())
-              for p in sorted(record_dir().rglob("*")) if p.is_file() and p.name != "install_plan.json"]
-    return hashlib.sha256(json.dumps([pins, rt.python, rt.packages["pip"], record]).encode()).hexdigest()[:16]
+    """Same pins, same recorded runtime (its packages and their recorded requirements), same pip: same result."""
+    requires = colab_runtime.recorded_requires(rt)
+    record = json.dumps([SIMULATION_FORMAT, pins, rt.python, rt.commit, sorted(rt.packages.items()),
+                         sorted(requires.items())])
+    return hashlib.sha256(record.encode()).hexdigest()[:16]
 
 
 def simulate(pins: list[str], rt: ColabRuntime, python: str | None = None) -> Simulation:
@@ -258,9 +266,12 @@ def simulate(pins: list[str], rt: ColabRuntime, python: str | None = None) -> Si
 
 
 def simulate_many(jobs: list[tuple[list[str], ColabRuntime]], workers: int = 2) -> list[Simulation]:
-    """Several simulations, ``workers`` at a time (pip is mostly waiting on the network)."""
+    """Several simulations, ``workers`` at a time (pip is mostly waiting on the network); a job that repeats
+    another (same pins, same runtime) shares its result."""
+    distinct = list({(tuple(pins), rt.python): (pins, rt) for pins, rt in jobs}.values())
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(lambda job: simulate(*job), jobs))
+        results = dict(zip([(tuple(p), rt.python) for p, rt in distinct], pool.map(lambda j: simulate(*j), distinct)))
+    return [results[tuple(pins), rt.python] for pins, rt in jobs]
 
 
 # ------------------------------------------------------------------------- what `pip check` would say
@@ -317,7 +328,8 @@ class Broken:
 
 @dataclass
 class CheckResult:
-    broken: list[Broken]
+    broken: list[Broken]  # broken by the install (absent or met before it)
+    already: list[Broken]  # broken on Colab as it is, before the install (Colab's own, e.g. IPython without jedi)
     checked: list[str]  # name==version of every distribution in the closure
     unknown: list[str]  # preinstalled distributions in the closure whose Requires-Dist is not recorded
     missing: list[str]  # roots that are not installed at all after the install
@@ -339,11 +351,10 @@ def after_install(sim: Simulation, rt: ColabRuntime) -> dict[str, tuple[str, lis
     return env
 
 
-def broken_requirements(sim: Simulation, rt: ColabRuntime, roots: list[str]) -> CheckResult:
-    """What ``pip check`` would report after the install, for ``roots`` and everything they require."""
+def _unmet(env: dict[str, tuple[str, list[str] | None]], rt: ColabRuntime, roots: list[str]):
+    """Walk the requirements from ``roots`` through ``env``: (unmet, checked, unknown, missing)."""
     from packaging.requirements import Requirement
 
-    env = after_install(sim, rt)
     base_env = marker_environment(rt)
     todo = [(canonical_name(Requirement(r).name), frozenset(Requirement(r).extras)) for r in roots]
     seen: dict[str, set[str]] = {}
@@ -379,7 +390,18 @@ def broken_requirements(sim: Simulation, rt: ColabRuntime, roots: list[str]) -> 
         if torch and name in env and name in seen and (why := abi_mismatch(name, env[name][0], torch)):
             broken.append(Broken(f"{name} {env[name][0]}", why, torch, abi=True))
     checked = sorted(f"{n}=={env[n][0]}" for n in seen if n in env)
-    return CheckResult(sorted(set(broken), key=str), checked, sorted(set(unknown)), sorted(missing))
+    return set(broken), checked, sorted(set(unknown)), sorted(missing)
+
+
+def broken_requirements(sim: Simulation, rt: ColabRuntime, roots: list[str]) -> CheckResult:
+    """What ``pip check`` would report after the install, for ``roots`` and everything they require.
+
+    A requirement Colab's image already leaves unmet (before any install, the same walk) is reported apart, in
+    ``already``: it is Colab's, not the install's."""
+    after, checked, unknown, missing = _unmet(after_install(sim, rt), rt, roots)
+    before_env = after_install(Simulation([], rt.python, 0, "", 0.0), rt)
+    before = _unmet(before_env, rt, [r for r in roots if canonical_name(r.split("==")[0]) in before_env])[0]
+    return CheckResult(sorted(after - before, key=str), sorted(after & before, key=str), checked, unknown, missing)
 
 
 def _imports_of(source: str) -> set[str]:
@@ -539,7 +561,7 @@ def _row(sim: Simulation, rt: ColabRuntime) -> dict:
             "install": {n: sim.install[n]["version"] for n in sorted(sim.install)},
             "files": {n: [sim.install[n]["filename"], sim.install[n]["size"]] for n in sorted(sim.install)},
             "replaces": {n: list(v) for n, v in sim.replaces(rt).items()},
-            "broken": [str(b) for b in check.broken]}
+            "broken": [str(b) for b in check.broken], "already_broken_on_colab": [str(b) for b in check.already]}
 
 
 def measure_plan(before: dict[str, list[str]]) -> dict:
@@ -551,7 +573,7 @@ def measure_plan(before: dict[str, list[str]]) -> dict:
         rt = colab_runtime.runtime(python)
         plan["pip"] = rt.packages["pip"]
         jobs = [(gpu_pins(p), rt) for p in GPU_PROFILES] + [(before[p], rt) for p in GPU_PROFILES]
-        sims = simulate_many(jobs)
+        sims = simulate_many(jobs, workers=4)
         now, old = sims[: len(GPU_PROFILES)], sims[len(GPU_PROFILES):]
         plan["runtimes"][python] = {"python_full": rt.python_full, "source": rt.source, "profiles": {
             p: {"now": _row(n, rt), "before": _row(o, rt)} for p, n, o in zip(GPU_PROFILES, now, old)}}

@@ -177,13 +177,12 @@ def plan_table(plan: dict | None = None, python: str | None = None, width: int =
     head = f"{'profile':<8} {'MB before':>10} {'MB now':>8} {'packages':>8}  replaces (Colab's version -> new)"
     lines = [f"Colab Python {python} ({plan['runtimes'][python]['source']}), measured {plan['date']}:",
              head[:width], "-" * min(width, len(head))]
-    indent = " " * 39
     for row in rows:
         first = (f"{row['profile']:<8} {row['download MB (before)']:>10} {row['download MB (now)']:>8} "
                  f"{row['packages']:>8}  ")
-        wrapped = textwrap.wrap(row["replaces"] or "nothing", width=width - len(first),
-                                subsequent_indent="", break_on_hyphens=False) or [""]
+        items = row["replaces"].replace(" ", "\u00a0").replace(",\u00a0", ", ")  # wrap between packages only
+        wrapped = [w.replace("\u00a0", " ") for w in textwrap.wrap(items or "nothing", break_on_hyphens=False,
+                                                                   width=max(20, width - len(first)))]
         lines.append(first + wrapped[0])
-        lines.extend(indent + more for more in textwrap.wrap(" ".join(wrapped[1:]), width=width - len(indent),
-                                                             break_on_hyphens=False))
+        lines.extend(" " * len(first) + more for more in wrapped[1:])
     return "\n".join(line[:width] for line in lines)
