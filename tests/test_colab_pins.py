@@ -114,19 +114,10 @@ def test_committed_install_plan_is_what_pip_does_today(simulations, python, prof
                                    "`python -m grpo_course.colab_install plan` and commit it")
 
 
-def _closure(sim: Simulation, root: str) -> set[str]:
-    """Names the install holds because ``root`` requires them (transitively, through installed packages)."""
-    from packaging.requirements import Requirement
-
-    seen, todo = set(), [root]
-    while todo:
-        name = todo.pop()
-        if name in seen or name not in sim.install:
-            continue
-        seen.add(name)
-        todo += [colab_runtime.canonical_name(Requirement(r).name) for r in sim.install[name]["requires_dist"]
-                 if "extra ==" not in r]
-    return seen
+def _closure(sim: Simulation, rt, root: str) -> set[str]:
+    """Names present after the install because ``root`` requires them (transitively, extras included)."""
+    checked = colab_install._unmet(colab_install.after_install(sim, rt), rt, [root])[1]
+    return {entry.split("==")[0] for entry in checked}
 
 
 @pytest.mark.network
@@ -137,7 +128,8 @@ def test_vllm_profiles_install_only_what_vllm_brings(simulations, python):
     that must move with torch: as little as vLLM allows."""
     t4, l4 = _simulation(simulations, python, "t4"), _simulation(simulations, python, "l4")
     assert t4.ok and l4.ok
-    extra = set(l4.install) - set(t4.install) - _closure(l4, "vllm") - set(colab_install.TORCH_COMPANIONS)
+    rt = colab_runtime.runtime(python)
+    extra = set(l4.install) - set(t4.install) - _closure(l4, rt, "vllm") - set(colab_install.TORCH_COMPANIONS)
     assert not extra, f"the L4 set installs more than vLLM needs: {sorted(extra)}"
     assert l4.download_bytes - t4.download_bytes >= sum(l4.install[n]["size"] for n in ("vllm", "torch"))
 
