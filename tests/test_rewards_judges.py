@@ -8,6 +8,7 @@ fixture makes any non-loopback connection fail the test.
 """
 
 import asyncio
+import contextvars
 import json
 import logging
 import math
@@ -44,6 +45,7 @@ from grpo_course.rewards.judges import (
     JudgeReward,
     Rubric,
     ScoreParseError,
+    _run_private_loop,
     answer_for_judging,
     build_judge_prompt,
     estimate_step_cost,
@@ -751,6 +753,23 @@ def test_works_inside_a_running_event_loop(server):
 
     out = asyncio.run(notebook_cell())
     assert out[0] is not None and 0 <= out[0] <= 1
+
+
+def test_private_loop_runs_in_the_callers_context():
+    """The kernel of Jupyter (ipykernel >= 6.29, the CPU pin) finds the cell a thread's output belongs to from
+    a context variable, else from a map of thread idents that loops forever once idents are reused
+    (github.com/ipython/ipykernel/issues/1269; notebook 02 hung on it). The judges' event-loop thread carries
+    the caller's context, so their warnings take the first path and land in the calling cell."""
+    cell = contextvars.ContextVar("cell")
+    token = cell.set("cell 7")
+    try:
+
+        async def read():
+            return cell.get(None)
+
+        assert _run_private_loop(read) == "cell 7"
+    finally:
+        cell.reset(token)
 
 
 def test_async_interface(server):

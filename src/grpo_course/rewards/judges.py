@@ -34,6 +34,7 @@ and an ERROR is logged for every such batch.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import hashlib
 import json
 import logging
@@ -455,12 +456,17 @@ def answer_for_judging(text: str, strip_reasoning: bool = True, max_chars: int =
 
 def _run_private_loop(make_coro):
     """Run ``make_coro()`` to completion on a fresh event loop in a helper thread. Works the same
-    whether or not the caller's thread already runs a loop (Jupyter, an async trainer)."""
+    whether or not the caller's thread already runs a loop (Jupyter, an async trainer).
+
+    The thread runs in a copy of the caller's context: Jupyter's kernel (ipykernel >= 6.29) tells which cell
+    a thread's output belongs to from a context variable, and otherwise from a map of thread idents that
+    can loop forever once idents are reused (github.com/ipython/ipykernel/issues/1269)."""
     box: dict[str, Any] = {}
+    context = contextvars.copy_context()
 
     def runner():
         try:
-            box["value"] = asyncio.run(make_coro())
+            box["value"] = context.run(asyncio.run, make_coro())
         except BaseException as exc:  # handed back to the caller's thread
             box["error"] = exc
 
