@@ -675,7 +675,8 @@ def test_cli_refuses_a_folder_without_an_adapter(tmp_path, capsys):
     from grpo_course.cli import main
 
     assert main(["eval", "--profile", "cpu-tiny", "--adapter", str(tmp_path)]) == 2
-    assert "adapter_config.json" in capsys.readouterr().out
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "adapter_config.json" in err and err.count("\n") == 1
 
 
 def test_importing_evaluate_does_not_import_torch():

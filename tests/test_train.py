@@ -238,12 +238,25 @@ def test_rewind_keeps_rows_up_to_the_checkpoint(tmp_path):
     assert [json.loads(line)["step"] for line in path.read_text().splitlines()] == [1, 2, 3, 4]
 
 
+def _fake_checkpoint(run, step, complete=True):
+    """A checkpoint folder with the files the trainer writes (real torch/safetensors files, tiny contents)."""
+    import torch
+    from safetensors.torch import save_file
+
+    d = run / f"checkpoint-{step}"
+    d.mkdir(parents=True)
+    if complete:
+        save_file({"lora_A": torch.zeros(2, 2)}, str(d / "adapter_model.safetensors"))
+        for name in ("optimizer.pt", "scheduler.pt", "rng_state.pth"):
+            torch.save({"step": step}, d / name)
+    (d / "trainer_state.json").write_text(json.dumps({"global_step": step}))  # written last, as the trainer does
+    return d
+
+
 def test_last_checkpoint_skips_a_half_written_one(tmp_path):
-    for step, complete in ((2, True), (4, True), (6, False)):
-        d = tmp_path / f"checkpoint-{step}"
-        d.mkdir()
-        if complete:
-            (d / "trainer_state.json").write_text(json.dumps({"global_step": step}))
+    for step in (2, 4):
+        _fake_checkpoint(tmp_path, step)
+    (tmp_path / "checkpoint-6").mkdir()  # cut off before anything was written
     assert ckpt.last_checkpoint(tmp_path).name == "checkpoint-4"
     assert ckpt.checkpoint_step(ckpt.last_checkpoint(tmp_path)) == 4
     assert ckpt.last_checkpoint(tmp_path / "missing") is None
@@ -251,8 +264,7 @@ def test_last_checkpoint_skips_a_half_written_one(tmp_path):
 
 def test_resuming_with_other_settings_is_refused(tmp_path):
     ckpt.check_run_matches(tmp_path, {"max_steps": 10})
-    (tmp_path / "checkpoint-5").mkdir()
-    (tmp_path / "checkpoint-5" / "trainer_state.json").write_text("{}")
+    _fake_checkpoint(tmp_path, 5)
     with pytest.raises(ValueError, match="max_steps: 10 -> 20"):
         ckpt.check_run_matches(tmp_path, {"max_steps": 20})
     ckpt.start_fresh(tmp_path)
@@ -370,12 +382,6 @@ def test_a_finished_run_is_trained_afresh_by_default(tiny_tokenizer, tmp_path):
     rows = [json.loads(x)["step"] for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert rows == [1, 2]  # the old run's rows were replaced, not doubled
     assert [r["step"] for r in again.trainer.state.log_history if "reward" in r] == [1, 2]
-
-
-def _fake_checkpoint(run, step):
-    d = run / f"checkpoint-{step}"
-    d.mkdir(parents=True)
-    (d / "trainer_state.json").write_text(json.dumps({"global_step": step}))
 
 
 @pytest.mark.parametrize("steps_done, resume, action", [
