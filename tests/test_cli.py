@@ -85,10 +85,12 @@ def _no_model_may_load(monkeypatch, tmp_path):
         raise AssertionError("a model was loaded before the mistake was caught")
 
     import grpo_course.evaluate.checkpoints as eval_checkpoints
+    import grpo_course.evaluate.task_score as task_score  # imported before the patch: it binds load_for_eval
     import grpo_course.models as models
     import grpo_course.train.pipeline as pipeline
 
-    for module, name in ((pipeline, "load_model"), (models, "tiny_text_model"), (eval_checkpoints, "load_for_eval")):
+    for module, name in ((pipeline, "load_model"), (models, "tiny_text_model"), (eval_checkpoints, "load_for_eval"),
+                         (task_score, "load_for_eval")):
         monkeypatch.setattr(module, name, refuse)
 
 

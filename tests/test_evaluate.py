@@ -100,6 +100,18 @@ def test_pass_at_k_rejects_impossible_counts(n, c, k):
         pass_at_k(n, c, k)
 
 
+def test_the_tiny_lab_grades_pass_at_k_with_the_checked_estimator():
+    """Issue #15: the tiny lab had its own pass_at_k, which returned 1.0 for pass_at_k(2, 0, 5) (k > n samples);
+    it now uses this one, which refuses."""
+    from grpo_course.tiny import evaluation
+
+    assert evaluation.pass_at_k is pass_at_k
+    with pytest.raises(ValueError, match="1 <= k <= n"):
+        evaluation.pass_at_k(2, 0, 5)
+    scores = evaluation.ProblemScores(greedy=(True, False), counts=(1, 0), k=2)
+    assert evaluation.summarize([{"question": "q", "answer": "#### 1"}] * 2, scores)["pass@2"] == 0.5
+
+
 def test_pass_at_k_curve_is_monotone_and_starts_at_mean_c_over_n():
     counts = [0, 1, 4, 8, 2]
     curve = pass_at_k_curve(counts, n=8)
