@@ -13,6 +13,19 @@ from grpo_course import preflight as pf
 from grpo_course.paths import REPO_ROOT
 from grpo_course.tasks.own import own_task
 
+
+@pytest.fixture(autouse=True)
+def _registries_restored():
+    """Tasks and rewards registered here are gone after each test: other test files count the course's own."""
+    from grpo_course.rewards import registry
+    from grpo_course.tasks import TASKS
+
+    saved = [(d, dict(d)) for d in (TASKS, registry._ENTRIES, registry._CALLABLES)]
+    yield
+    for d, before in saved:
+        d.clear()
+        d.update(before)
+
 LAST_LINE = re.compile(r"^preflight: (go|no-go) groups_with_variance=(\d\.\d\d) groups_with_positive=(\d\.\d\d) "
                        r"truncated=(\d\.\d\d) reward_errors=(\d+)$")
 ENV = {**os.environ, "GRPO_COURSE_PROFILE": "cpu-tiny", "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
@@ -334,7 +347,7 @@ def test_a_reward_that_is_never_positive_is_named_as_the_fix():
 # ---- the three verdicts of notebook 08, on the tiny model -------------------------------------------------
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def take_away():
     from grpo_course.paths import data_dir
     from grpo_course.tasks.own import EXAMPLE_FILE

@@ -761,11 +761,12 @@ def _sampling_findings(s: Sampled, temperature: float, g: int, max_len: int, def
         fixes.append("fix the truncation above first")
     elif not reward_ok:
         fixes.append("the answer reward is not positive even on a correct answer (see rewards): fix the reward first")
+    elif narrow:  # first see what the model can sample at all
+        fixes.append("sample more widely (--temperature 1.0, --num-generations 8)")
     else:
-        if narrow:
-            fixes.append("sample more widely (--temperature 1.0, --num-generations 8)")
-        fixes.append("run SFT priming first so the model writes the answer format (train(..., sft_priming=True)), "
-                     "or start with easier prompts")
+        fixes.append("run SFT priming first so the model writes the answer format (train(..., sft_priming=True); "
+                     "on a GPU profile train() primes by default: check the primed model), or start with easier "
+                     "prompts")
     what = "a positive answer reward" if s.answer_rewards else "a positive reward (no reward is answer-only)"
     out.append(Finding("sampling", "groups with a positive answer", FAIL if positive_fail else OK,
                        f"{s.frac_positive:.0%} of {s.groups} groups hold at least one completion with {what} "
