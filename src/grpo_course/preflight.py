@@ -71,7 +71,7 @@ class Thresholds:
 
 
 THRESHOLDS = Thresholds()
-DEFAULT_PROMPTS = {"cpu-tiny": 32}  # GPU profiles: 16 (a T4 writes 4 x 512 tokens for each in about a minute)
+DEFAULT_PROMPTS = {"cpu-tiny": 32}  # GPU profiles: 16 (each group there is G completions of hundreds of tokens)
 FUZZ_CASES = 64
 LENGTH_SAMPLE = 2000  # prompts whose length is measured for the distribution (all are counted for the budget)
 
@@ -695,11 +695,6 @@ class Report:
         return (f"preflight: {'go' if self.go else 'no-go'} groups_with_variance={self.groups_with_variance:.2f} "
                 f"groups_with_positive={self.groups_with_positive:.2f} truncated={self.truncated:.2f} "
                 f"reward_errors={self.reward_errors}")
-
-    def rows(self) -> list[dict]:
-        """One dict per check (for a DataFrame)."""
-        return [{"area": f.area, "check": f.name, "status": f.status, "measured": f.detail, "fix": f.fix}
-                for f in self.findings]
 
     def text(self) -> str:
         head = (f"preflight: task {self.task} on profile {self.profile} (model {self.model})\n"
