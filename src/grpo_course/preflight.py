@@ -137,19 +137,10 @@ def fuzz_completions(n: int, seed: int = 0, golds: Sequence[object] = ()) -> lis
     return out
 
 
-class _NoState:
-    """Stands in for TRL's ``trainer_state`` when transformers is not wanted: step 0 of a run."""
-
-    global_step = 0
-    epoch = 0.0
-    max_steps = 0
-
-
 def _trainer_state():
-    try:
-        from transformers import TrainerState
-    except ImportError:  # pragma: no cover - transformers is a dependency
-        return _NoState()
+    """What TRL passes as ``trainer_state``: a fresh ``TrainerState``, step 0, as early in training."""
+    from transformers import TrainerState
+
     return TrainerState()
 
 
@@ -166,7 +157,7 @@ def trl_reward_call(fn: Callable, rows: Sequence[dict], texts: Sequence[str], pr
     else:
         ids = [[ord(c) % 256 for c in t[:512]] for t in texts]
     return fn(prompts=list(prompts), completions=[[{"role": "assistant", "content": t}] for t in texts],
-              completion_ids=ids, trainer_state=state if state is not None else _NoState(),
+              completion_ids=ids, trainer_state=state if state is not None else _trainer_state(),
               log_extra=lambda *a, **k: None, log_metric=lambda *a, **k: None, **columns)
 
 
