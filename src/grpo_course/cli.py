@@ -85,6 +85,18 @@ def _cmd_smoke(args: argparse.Namespace) -> int:
     return smoke_main(profile.name if profile else None, args.output_dir)
 
 
+def _cmd_preflight(args: argparse.Namespace) -> int:
+    from .preflight import run  # stage 08: will GRPO learn with these settings? go / no-go before training
+
+    return run(args)
+
+
+def _one_line_error(message: str):
+    """argparse's usage error as one plain line (exit 2), for subcommands that promise it."""
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="grpo-course", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -127,6 +139,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--profile", help="run another profile's path (default: this runtime's)")
     p.add_argument("--output-dir", help="keep the run here (default: a temporary folder, deleted after)")
     p.set_defaults(func=_cmd_smoke)
+
+    p = sub.add_parser("preflight", help="before training: rewards, prompt lengths, G samples per prompt, fit; "
+                                         "go / no-go with the fixes (exit 0 / 1)")
+    from .preflight import add_arguments as add_preflight_arguments
+
+    add_preflight_arguments(p)
+    p.error = _one_line_error
+    p.set_defaults(func=_cmd_preflight)
     return parser
 
 

@@ -290,4 +290,5 @@ def before_after(model, tokenizer, problems: Sequence[dict], evaluate: Callable[
         raise ValueError("before_after needs a peft model (its adapter is switched off for 'before'), "
                          "base_model= (the starting weights of a fully fine-tuned model) or before=")
     after = evaluate(model, tokenizer, problems, name=after_name, **kwargs)
-    return Comparison(before, after)
+    task = kwargs.get("task")  # the gold answer shown beside each example is in the task's own column
+    return Comparison(before, after, gold_column=getattr(task, "gold_column", "answer"))
