@@ -91,12 +91,6 @@ def _cmd_preflight(args: argparse.Namespace) -> int:
     return run(args)
 
 
-def _one_line_error(message: str):
-    """argparse's usage error as one plain line (exit 2), for subcommands that promise it."""
-    print(f"error: {message}", file=sys.stderr)
-    sys.exit(2)
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="grpo-course", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -145,7 +139,6 @@ def build_parser() -> argparse.ArgumentParser:
     from .preflight import add_arguments as add_preflight_arguments
 
     add_preflight_arguments(p)
-    p.error = _one_line_error
     p.set_defaults(func=_cmd_preflight)
     return parser
 
