@@ -389,8 +389,8 @@ def _train(config: RunConfig, task: Task, profile: Profile, steps: int | None, *
     if panel is not None:
         announce_judges(panel, settings, profile, say)
     decision = decide_start(output_dir, settings["max_steps"].value, config.resume)
-    for warning in decision.warnings:
-        say(f"warning: {warning}")
+    for warning in decision.warnings if main else ():  # printed even when verbose=False: never a silent skip
+        print(f"warning: {warning}")
     say(f"start: {decision.reason}")
     if decision.action == "fresh" and main:
         ckpt.start_fresh(output_dir)
