@@ -660,7 +660,7 @@ def test_one_judge_failing_leaves_the_other(server, tmp_path):
 def test_all_judges_failing_gives_none_loudly(server, tmp_path, caplog, fault):
     for p in ("anthropic", "gemini"):
         server.always(p, fault)
-    reward = reward_for(server, tmp_path=tmp_path)
+    reward = reward_for(server, tmp_path=tmp_path, retry=RetryPolicy(1, 0.01, 0.05))  # one retry of a 500
     out = reward(completions=[GOOD, "Another answer about consideration."], prompts=[Q, Q])
     assert out == [None, None]  # never a silent 0
     assert reward.last.metrics["unscored"] == 2 and reward.totals["unscored"] == 2
