@@ -299,3 +299,14 @@ def test_measuring_the_same_model_twice_shows_no_gain(tiny):
     assert v.greedy("before", "subtraction") == v.greedy("after", "subtraction") < 0.5  # the flaw, measured
     with pytest.raises(ValueError, match="before"):
         measure_sharpening(model, tok, problems, k=4)  # no adapter to switch off and no before_model
+
+
+def test_the_tokenizer_is_rebuilt_byte_for_byte(tmp_path):
+    """The committed tokenizer.json comes back from build_tokenizer alone, before anything has used it."""
+    import hashlib
+
+    from grpo_course.tiny.tokenizer import build_tokenizer
+
+    build_tokenizer().save_pretrained(tmp_path)
+    committed = json.loads((P.problems_dir().parent / "BUILD.json").read_text())["sha256"]["sft/tokenizer.json"]
+    assert hashlib.sha256((tmp_path / "tokenizer.json").read_bytes()).hexdigest() == committed

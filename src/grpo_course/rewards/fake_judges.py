@@ -1,9 +1,10 @@
 """Fake LLM-judge servers on 127.0.0.1, for tests, notebooks and the offline legal-QA task.
 
-:class:`FakeJudgeServer` speaks the three wire formats the judge clients use (Anthropic
+:class:`FakeJudgeServer` speaks the three wire formats the judges' official SDKs use (Anthropic
 ``/v1/messages``, Gemini ``/v1beta/models/{model}:generateContent``, OpenAI-compatible
-``/v1/chat/completions``), checks the requests the way the real services would reject them (missing
-``anthropic-version``, key missing or wrong, key in a Gemini URL, malformed body), and answers
+``/v1/chat/completions``), reached through each SDK's base-URL setting; it checks the requests the way the
+real services would reject them (missing ``anthropic-version``, key missing or wrong, key in a Gemini URL,
+malformed body), and answers
 with scores from a **deterministic heuristic, not a language model**: word overlap with the
 reference answer, length, legal vocabulary and sentence length. Each provider grades in a slightly
 different style so the judges disagree a little, as real ones do. Nothing here leaves the machine.
@@ -45,13 +46,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
-from grpo_course.rewards.judge_clients import (
-    ANTHROPIC_VERSION,
-    RetryPolicy,
-    claude,
-    gemini,
-    openai_compatible,
-)
+from grpo_course.rewards.judge_clients import RetryPolicy, claude, gemini, openai_compatible
 from grpo_course.rewards.judges import LEGAL_QA_RUBRIC, Rubric
 
 PROVIDERS = ("anthropic", "gemini", "openai")
@@ -459,8 +454,12 @@ class FakeJudgeServer:
             return 0
         # --- authentication and request shape, checked like the real services
         headers = h.headers
+        auth = headers.get("authorization") or ""
+        bearer = auth[7:] if auth.lower().startswith("bearer ") else None
         if provider == "anthropic":
-            got_key = headers.get("x-api-key")
+            # the API takes the key as x-api-key (its HTTP reference) or as a bearer token (what the pinned
+            # anthropic SDK sends: anthropic/_client.py, AsyncAnthropic._api_key_auth)
+            got_key = headers.get("x-api-key") or bearer
         elif provider == "gemini":
             got_key = headers.get("x-goog-api-key")
             if "key=" in query:
@@ -476,8 +475,7 @@ class FakeJudgeServer:
                 )
                 return 400
         else:
-            auth = headers.get("authorization") or ""
-            got_key = auth[7:] if auth.lower().startswith("bearer ") else None
+            got_key = bearer
         expected = self.api_keys.get(provider)
         rec.key_ok = expected is None or got_key == expected
         if fault == "unauthorized" or not rec.key_ok:
@@ -582,8 +580,15 @@ class FakeJudgeServer:
         if not isinstance(body, dict):
             return "body must be an object", None, "", "", 0
         if provider == "anthropic":
-            if headers.get("anthropic-version") != ANTHROPIC_VERSION:
-                return "anthropic-version header missing or unknown", None, "", "", 0
+            # every request names an API version, a date ("2023-06-01"; the pinned SDK sends its own,
+            # anthropic/_constants.py ANTHROPIC_API_VERSION): the fake checks the form, not a list of dates
+            version = headers.get("anthropic-version") or ""
+            if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", version):
+                return "anthropic-version header missing or malformed", None, "", "", 0
+            # from version 2026-10-21 on, the API refuses sampling parameters even at their defaults
+            sampling = [k for k in ("temperature", "top_p", "top_k") if k in body]
+            if version > "2023-06-01" and sampling:
+                return f"{sampling[0]}: Extra inputs are not permitted", None, "", "", 0
             msgs = body.get("messages")
             if not isinstance(body.get("model"), str) or not isinstance(body.get("max_tokens"), int):
                 return "model and max_tokens are required", None, "", "", 0

@@ -1,52 +1,64 @@
-"""HTTP clients for LLM judges: Anthropic Messages, Google Gemini ``generateContent``, and any
-OpenAI-compatible ``/v1/chat/completions`` server (OpenAI itself, a local vLLM server, ...).
+"""LLM judges through the providers' official SDKs: ``anthropic`` (Claude), ``google-genai`` (Gemini) and
+``openai`` (OpenAI itself, or any OpenAI-compatible server: a local vLLM, llama.cpp, Ollama ...).
 
-Each client turns one (system, user) prompt into the judge's reply text plus token counts. It is
-async (``httpx.AsyncClient``), retries 429 / 5xx / 529 / timeouts / dropped connections with
-exponential backoff and jitter, waits at least as long as the server's ``Retry-After`` asks, and
-never retries what waiting cannot fix (a bad key, a bad request, an exhausted spending quota).
+A judge turns one (system, user) prompt into the judge's reply text plus token counts. The SDK builds the
+request, sends it, times it out and retries it; this module adds what the course needs on top: prices,
+API-key hygiene, and one retry policy (:class:`RetryPolicy`) set through each SDK's own settings.
 
-Wire formats (checked against the providers' public API references):
+What each failure does (A+O: the Anthropic and OpenAI SDKs; G: google-genai):
 
-- Anthropic: ``POST {base}/v1/messages`` with headers ``x-api-key`` and ``anthropic-version:
-  2023-06-01``; body ``model``, ``max_tokens``, ``system``, ``messages``; reply text in the
-  ``content`` blocks of type ``text``; ``usage.input_tokens`` / ``usage.output_tokens``.
-- Gemini: ``POST {base}/v1beta/models/{model}:generateContent`` with the key in the
-  ``x-goog-api-key`` header (never in the URL, where logs and exception messages would show it);
-  body ``systemInstruction``, ``contents``, ``generationConfig``; reply text in
-  ``candidates[0].content.parts[].text``; ``usageMetadata.promptTokenCount`` /
-  ``candidatesTokenCount`` (+ ``thoughtsTokenCount``, billed as output).
-- OpenAI-compatible: ``POST {base}/v1/chat/completions`` with ``Authorization: Bearer`` (optional
-  for a local server); reply in ``choices[0].message.content``; ``usage.prompt_tokens`` /
-  ``completion_tokens``.
+- 5xx (Anthropic's 529), 408, a timeout: retried ``max_retries`` times, each attempt limited to ``timeout``
+  (A+O: ``max_retries``, ``timeout``; G: ``HttpRetryOptions.attempts``, ``HttpOptions.timeout``).
+- A dropped connection: A+O retry it; G does not (``connection`` at once).
+- A 429 rate limit: A+O wait what ``Retry-After`` asks; G backs off ``base_delay`` doubling to
+  ``max_delay``, because google-genai reads neither ``Retry-After`` nor Gemini's RetryInfo.
+- A 429 whose ``Retry-After`` (or RetryInfo) exceeds ``max_retry_after``: fails at once
+  (``retry_after_too_long``).
+- A 429 that waiting cannot fix (a spend cap, no credit left, a per-day quota): fails at once (``quota``).
+- 400, 401, 403, 404: fail at once (``http_401`` ...).
+- HTML or a wrong envelope in a 200: fails at once (``bad_response``; a blocked Gemini prompt: ``blocked``).
+  A reply whose *text* is not valid score JSON is the reward's business (:mod:`.judges`): an unscored
+  verdict, never 0.
 
-API keys come from the environment or, on Colab, from ``google.colab.userdata`` (imported lazily).
-They live in :class:`Secret` objects whose ``repr`` is masked, are sent only in request headers, and
-are scrubbed from every error message; exceptions are raised ``from None`` so no httpx request
-(whose headers hold the key) hangs off a traceback.
+Read from the pinned SDKs' source (the versions in requirements.txt): ``anthropic/_base_client.py`` and
+``openai/_base_client.py`` (``_should_retry``: 408, 409, 429 and >= 500 are retried unless the response says
+``x-should-retry: false``; ``_calculate_retry_timeout``: ``Retry-After``/``retry-after-ms`` is honoured, by
+Anthropic's SDK without an upper bound, by OpenAI's up to 120 s, else 0.5 s doubling to 8 s with jitter) and
+``google/genai/_api_client.py`` (``retry_args``: no retry at all without ``retry_options``; with them
+``APIError`` codes 408, 429, 500, 502, 503, 504 and ``httpx`` timeouts/connect errors, waiting
+``initial_delay * 2**n + uniform(0, jitter)`` capped at ``max_delay``; it uses aiohttp when installed unless
+it is given an ``httpx`` client, which is why :class:`JudgeSession` gives it one).
+
+The last two 429 rows are the course's own policy, which no SDK has: the Stainless SDKs (Anthropic, OpenAI)
+retry every 429, an exhausted OpenAI balance included (``insufficient_quota`` is a 429, and openai-python
+retries it: github.com/langchain-ai/langchainjs/issues/1929, github.com/techwithtim/PythonAgentAI/issues/5;
+openai/codex#6340 made the Codex CLI stop retrying it). So every judge's HTTP client carries one response
+hook (:func:`final_reason`): such a 429 gets ``x-should-retry: false``, the switch both Stainless SDKs obey,
+and for google-genai, which has no such switch, the hook raises (its retry retries only ``APIError``). A hook
+on requests counts the attempts of each call.
+
+API keys come from the environment or, on Colab, from ``google.colab.userdata`` (imported lazily). They live
+in :class:`Secret` objects whose ``repr`` is masked, are handed only to the SDK client, and are scrubbed from
+every error message; errors are raised ``from None`` so no SDK exception (whose request holds the key) hangs
+off a traceback. The SDKs are imported only when a judge is called, so ``import grpo_course`` stays light.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
+import contextvars
 import email.utils
 import json
 import logging
 import math
 import os
-import random
 import re
 import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-import httpx
-
 logger = logging.getLogger("grpo_course.rewards.judges")
 
-ANTHROPIC_VERSION = "2023-06-01"
 ANTHROPIC_BASE_URL = "https://api.anthropic.com"
 GEMINI_BASE_URL = "https://generativelanguage.googleapis.com"
 OPENAI_BASE_URL = "https://api.openai.com"
@@ -76,11 +88,10 @@ _NON_RETRYABLE_429_MARKERS = (
     "billing_hard_limit",
     "perday",
 )
-_RETRYABLE_STATUS = {408, 409, 425, 429, 500, 502, 503, 504, 529}
 
 
 class Secret:
-    """An API key that does not show itself: ``repr``/``str`` are masked; ``reveal()`` is for headers only."""
+    """An API key that does not show itself: ``repr``/``str`` are masked; ``reveal()`` is for the SDK only."""
 
     __slots__ = ("_value",)
 
@@ -146,46 +157,35 @@ class JudgeError(Exception):
     (``http_401``, ``http_429``, ``timeout``, ``connection``, ``bad_response``, ``no_api_key``,
     ``blocked``, ``empty_response``, ``retry_after_too_long``, ``quota``); the message never holds a key."""
 
-    def __init__(
-        self,
-        category: str,
-        message: str,
-        *,
-        status: int | None = None,
-        retryable: bool = False,
-        retry_after: float | None = None,
-    ):
+    def __init__(self, category: str, message: str, status: int | None = None):
         super().__init__(f"{category}: {message}")
         self.category = category
         self.message = message
         self.status = status
-        self.retryable = retryable
-        self.retry_after = retry_after
         self.attempts = 0
 
 
 @dataclass
 class RetryPolicy:
-    """Exponential backoff with jitter: attempt ``k`` (1-based) waits a uniform time in
-    ``[d/2, d]`` with ``d = min(max_delay, base_delay * 2**(k-1))``, or the server's ``Retry-After``
-    when that is longer. A ``Retry-After`` above ``max_retry_after`` fails the call at once (a training
-    step should not sleep for an hour)."""
+    """How hard a judge tries, handed to each SDK's own settings.
+
+    ``max_retries``: retries after the first attempt (Anthropic/OpenAI ``max_retries``; google-genai
+    ``HttpRetryOptions.attempts = max_retries + 1``). ``base_delay`` / ``max_delay``: google-genai's backoff
+    (``initial_delay``, ``max_delay``, jitter up to ``base_delay``); the Anthropic and OpenAI SDKs use their
+    own fixed schedule (0.5 s doubling to 8 s) or the server's ``Retry-After``. ``max_retry_after``: a 429
+    asking to wait longer fails at once (a training step should not sleep for an hour)."""
 
     max_retries: int = 4
     base_delay: float = 1.0
     max_delay: float = 20.0
     max_retry_after: float = 60.0
 
-    def delay(self, attempt: int, retry_after: float | None, rng: random.Random | None = None) -> float:
-        rng = rng or random
-        d = min(self.max_delay, self.base_delay * (2 ** max(0, attempt - 1)))
-        jittered = d / 2 + rng.uniform(0, d / 2)
-        if retry_after is not None:
-            return max(retry_after, jittered)
-        return jittered
+    def __post_init__(self):
+        if self.max_retries < 0 or not (0 < self.base_delay <= self.max_delay) or self.max_retry_after < 0:
+            raise ValueError("need max_retries >= 0, 0 < base_delay <= max_delay and max_retry_after >= 0")
 
 
-def parse_retry_after(headers: httpx.Headers, body: Any = None, now: float | None = None) -> float | None:
+def parse_retry_after(headers: Any, body: Any = None, now: float | None = None) -> float | None:
     """Seconds to wait from ``retry-after-ms``, ``Retry-After`` (seconds, fractional seconds or an
     HTTP date), or a Gemini ``google.rpc.RetryInfo`` detail (``"retryDelay": "30s"``); None if absent."""
     ms = headers.get("retry-after-ms")
@@ -217,6 +217,74 @@ def parse_retry_after(headers: httpx.Headers, body: Any = None, now: float | Non
     return None
 
 
+def _json_or_none(text: str) -> Any:
+    try:
+        return json.loads(text) if text else None
+    except ValueError:
+        return None
+
+
+def final_reason(status: int, headers: Any, text: str, policy: RetryPolicy) -> str | None:
+    """``"quota"`` or ``"retry_after_too_long"`` for a 429 that waiting cannot fix; else None."""
+    if status != 429:
+        return None
+    if any(m in text.lower() for m in _NON_RETRYABLE_429_MARKERS):
+        return "quota"
+    wait = parse_retry_after(headers, _json_or_none(text))
+    return "retry_after_too_long" if wait is not None and wait > policy.max_retry_after else None
+
+
+class _FinalResponse(Exception):
+    """Raised by the response hook for google-genai, whose retry has no ``x-should-retry`` switch."""
+
+    def __init__(self, response: Any):
+        super().__init__(f"HTTP {response.status_code} that waiting cannot fix")
+        self.response = response
+
+
+_ATTEMPTS: contextvars.ContextVar[list[int] | None] = contextvars.ContextVar("judge_attempts", default=None)
+
+
+def _hooks(policy: RetryPolicy, *, raise_final: bool) -> dict[str, list]:
+    """httpx event hooks: count each call's attempts; stop the SDK's retry on a final 429 (module doc)."""
+
+    async def count(request) -> None:
+        counter = _ATTEMPTS.get()
+        if counter is not None:
+            counter[0] += 1
+
+    async def stop_final(response) -> None:
+        if response.status_code != 429:
+            return
+        await response.aread()
+        if final_reason(response.status_code, response.headers, response.text, policy):
+            if raise_final:
+                raise _FinalResponse(response)
+            response.headers["x-should-retry"] = "false"
+
+    return {"request": [count], "response": [stop_final]}
+
+
+_SSL_CONTEXT = None
+
+
+def ssl_context():
+    """One SSL context per process: building one loads the CA bundle (~80 ms), too slow per step."""
+    global _SSL_CONTEXT
+    if _SSL_CONTEXT is None:
+        import httpx  # noqa: PLC0415
+
+        _SSL_CONTEXT = httpx.create_ssl_context()
+    return _SSL_CONTEXT
+
+
+def is_loopback(url: str) -> bool:
+    from urllib.parse import urlsplit  # noqa: PLC0415
+
+    host = (urlsplit(url).hostname or "").lower()
+    return host in ("localhost", "::1") or host.startswith("127.")
+
+
 @dataclass
 class Reply:
     """A judge's raw answer: its text and what it cost in tokens (None when the server did not say)."""
@@ -236,18 +304,70 @@ def _price_for(model: str) -> tuple[float, float] | None:
     return best[1] if best else None
 
 
-def _int_or_none(v: Any) -> int | None:
+def _tokens(usage: Any, name: str) -> int | None:
+    """A token count from an SDK usage object, or None when the server did not report it."""
+    v = getattr(usage, name, None)
     return int(v) if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) else None
+
+
+def _error_message(data: Any, raw: str) -> str:
+    if isinstance(data, dict):
+        err = data.get("error")
+        if isinstance(err, dict):
+            parts: list[str] = []
+            for k in ("type", "status", "code", "message"):
+                v = err.get(k)
+                if v is not None and str(v) not in parts:
+                    parts.append(str(v))
+            return " ".join(parts)
+        if isinstance(err, str):
+            return err
+    return raw.strip().replace("\n", " ")
+
+
+class JudgeSession:
+    """The SDK clients of one batch, one per judge, made on first use inside the running event loop (an
+    async client belongs to its loop) and closed with the session. ``trust_env`` None honours proxy
+    variables (HTTPS_PROXY & co.) for a remote API, never for a server on this machine."""
+
+    def __init__(self, trust_env: bool | None = None, max_connections: int = 8):
+        self.trust_env = trust_env
+        self.max_connections = max_connections
+        self._clients: dict[int, tuple[Any, Any]] = {}
+
+    def client(self, judge: Judge) -> Any:
+        """The judge's SDK client."""
+        return self._made(judge)[0]
+
+    def http(self, judge: Judge) -> Any:
+        """The HTTP client under the judge's SDK client."""
+        return self._made(judge)[1]
+
+    def _made(self, judge: Judge) -> tuple[Any, Any]:
+        if id(judge) not in self._clients:
+            trust_env = not is_loopback(judge.base_url) if self.trust_env is None else self.trust_env
+            self._clients[id(judge)] = judge.make_client(trust_env, self.max_connections)
+        return self._clients[id(judge)]
+
+    async def __aenter__(self) -> JudgeSession:
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        clients, self._clients = list(self._clients.values()), {}
+        for _sdk, http in clients:
+            with contextlib.suppress(Exception):
+                await http.aclose()
 
 
 @dataclass
 class Judge:
-    """One LLM judge: which API, which model, its key, prices, limits. Subclasses speak each wire format.
+    """One LLM judge: which API, which model, its key, prices, limits. Subclasses call each SDK.
 
     ``name`` identifies the judge in metrics and in the cache key. ``price_in`` / ``price_out`` are USD
     per million tokens; left as None they come from :data:`PRICES_USD_PER_MTOK` (or the conservative
-    fallback for an unknown model, with a warning). ``max_concurrency`` caps this judge's requests in
-    flight on top of the reward's global cap."""
+    fallback for an unknown model, with a warning). ``timeout`` is seconds per attempt. ``max_concurrency``
+    caps this judge's calls in flight on top of the reward's global cap. ``extra_body``: extra request
+    fields, passed through the SDK's own ``extra_body``."""
 
     name: str = ""
     model: str = ""
@@ -273,7 +393,7 @@ class Judge:
             self.name = self.provider
         self.base_url = self.base_url.rstrip("/")
         if self.price_in is None or self.price_out is None:
-            price = self.default_price()
+            price = _price_for(self.model)
             if price is None:
                 price = FALLBACK_PRICE_USD_PER_MTOK
                 logger.warning(
@@ -285,9 +405,6 @@ class Judge:
                 )
             self.price_in = price[0] if self.price_in is None else self.price_in
             self.price_out = price[1] if self.price_out is None else self.price_out
-
-    def default_price(self) -> tuple[float, float] | None:
-        return _price_for(self.model)
 
     # ---- keys -----------------------------------------------------------------------------
     def key(self) -> Secret | None:
@@ -308,24 +425,31 @@ class Judge:
     def worst_case_cost(self, system: str, user: str) -> float:
         return self.cost(self.estimate_tokens(system) + self.estimate_tokens(user) + 8, self.max_tokens)
 
-    # ---- wire format (subclasses) ------------------------------------------------------------
-    def build_request(self, system: str, user: str, key: Secret | None) -> tuple[str, dict, dict]:
+    # ---- the SDK (subclasses) -------------------------------------------------------------------
+    def make_client(self, trust_env: bool, max_connections: int) -> tuple[Any, Any]:
+        """(the SDK's async client, the HTTP client under it: :func:`_http_client`)."""
         raise NotImplementedError
 
-    def parse_response(self, data: Any) -> Reply:
+    async def ask(self, client: Any, system: str, user: str) -> Any:
+        """One SDK call (the SDK retries inside it); returns the SDK's reply object."""
+        raise NotImplementedError
+
+    def read(self, resp: Any) -> Reply:
+        """The text and token counts of an SDK reply; JudgeError when it holds no text. A reply without the
+        fields the SDK's types promise (a wrong envelope) raises AttributeError, TypeError or IndexError."""
+        raise NotImplementedError
+
+    def sdk_errors(self) -> dict[str, tuple[type[BaseException], ...]]:
+        """The SDK's exception classes by meaning: ``status`` (an HTTP error reply, with ``.response``),
+        ``timeout``, ``connection`` (checked after ``timeout``) and ``bad_response`` (an unreadable 200)."""
         raise NotImplementedError
 
     # ---- the call -----------------------------------------------------------------------------
     async def complete(
-        self,
-        http: httpx.AsyncClient,
-        system: str,
-        user: str,
-        *,
-        semaphore: asyncio.Semaphore | None = None,
-        sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+        self, system: str, user: str, *, session: JudgeSession | None = None, slots: Any = None
     ) -> Reply:
-        """Send one prompt, with retries; return the reply or raise :class:`JudgeError`."""
+        """Send one prompt through the SDK (which retries); return the reply or raise :class:`JudgeError`.
+        ``session`` holds the batch's clients (a private one when None); ``slots`` is held during the call."""
         key = self.key()
         if key is None and self.require_key:
             names = " or ".join(self.api_key_env) or "an api_key"
@@ -335,247 +459,273 @@ class Judge:
                 "environment (or as a Colab secret), or pass api_key=",
             )
         secrets = [key.reveal()] if key is not None else []
-        url, headers, body = self.build_request(system, user, key)
-        attempt = 0
-        while True:
-            attempt += 1
-            err = await self._attempt(http, url, headers, body, secrets, semaphore)
-            if isinstance(err, Reply):
-                err.attempts = attempt
-                return err
-            retry_after = err.retry_after
-            if err.retryable and retry_after is not None and retry_after > self.retry.max_retry_after:
-                err = JudgeError(
-                    "retry_after_too_long",
-                    f"server asked to wait {retry_after:.0f} s "
-                    f"(> max_retry_after={self.retry.max_retry_after:.0f} s) after {err.category}",
-                    status=err.status,
-                )
-            if not err.retryable or attempt > self.retry.max_retries:
-                err.attempts = attempt
-                raise err from None
-            wait = self.retry.delay(attempt, retry_after)
-            logger.info(
-                "judge %s: %s (attempt %d/%d), retrying in %.2f s",
-                self.name,
-                err.category,
-                attempt,
-                self.retry.max_retries + 1,
-                wait,
-            )
-            await sleep(wait)
-
-    async def _attempt(self, http, url, headers, body, secrets, semaphore) -> Reply | JudgeError:
-        sem = semaphore if semaphore is not None else contextlib.nullcontext()
+        attempts = [0]
+        token = _ATTEMPTS.set(attempts)
         try:
-            async with sem:
-                resp = await http.post(url, headers=headers, json=body, timeout=self.timeout)
-        except httpx.TimeoutException as exc:
-            return JudgeError(
-                "timeout", f"no reply within {self.timeout:g} s ({type(exc).__name__})", retryable=True
-            )
-        except httpx.TransportError as exc:
-            return JudgeError(
-                "connection", f"{type(exc).__name__}: {redact(str(exc), secrets)[:200]}", retryable=True
-            )
-        raw = resp.text
-        try:
-            data = json.loads(raw) if raw else None
-        except ValueError:
-            data = None
-        if resp.status_code == 200:
-            if data is None:
-                return JudgeError(
-                    "bad_response",
-                    f"HTTP 200 but the body is not JSON: {redact(raw, secrets)[:120]!r}",
-                    status=200,
-                )
+            async with contextlib.AsyncExitStack() as stack:
+                if session is None:
+                    session = await stack.enter_async_context(JudgeSession())
+                if slots is not None:
+                    await stack.enter_async_context(slots)
+                resp = await self.ask(session.client(self), system, user)
             try:
-                return self.parse_response(data)
-            except JudgeError as exc:
-                exc.message = redact(exc.message, secrets)
-                exc.args = (redact(str(exc.args[0]), secrets),)
-                return exc
-            except (KeyError, IndexError, TypeError, AttributeError, ValueError) as exc:
+                reply = self.read(resp)
+            except (AttributeError, TypeError, IndexError) as exc:  # HTML or a wrong envelope in a 200
+                what = f"reply without the expected fields ({type(exc).__name__})"
+                raise JudgeError("bad_response", what, 200) from None
+            reply.attempts = attempts[0]
+            return reply
+        except Exception as exc:  # every SDK error becomes a JudgeError without the key
+            err = self._judge_error(exc, secrets)
+            err.attempts = attempts[0]
+        finally:
+            _ATTEMPTS.reset(token)
+        raise err from None
+
+    def _judge_error(self, exc: Exception, secrets: list[str]) -> JudgeError:
+        if isinstance(exc, JudgeError):
+            exc.message = redact(exc.message, secrets)
+            exc.args = (redact(str(exc.args[0]), secrets),)
+            return exc
+        kinds = self.sdk_errors()
+        if isinstance(exc, (_FinalResponse, *kinds["status"])):
+            response = exc.response
+            status, text = response.status_code, response.text
+            detail = redact(_error_message(_json_or_none(text), text), secrets)[:300]
+            reason = final_reason(status, response.headers, text, self.retry)
+            if reason == "quota":
                 return JudgeError(
-                    "bad_response", f"unexpected response shape ({type(exc).__name__})", status=200
+                    "quota", f"HTTP 429 spending/quota limit (not retried): {detail}", status=status
                 )
-        status = resp.status_code
-        detail = redact(_error_message(data, raw), secrets)[:300]
-        retry_after = parse_retry_after(resp.headers, data)
-        if status == 429 and any(m in raw.lower() for m in _NON_RETRYABLE_429_MARKERS):
-            return JudgeError(
-                "quota", f"HTTP 429 spending/quota limit (not retried): {detail}", status=status
-            )
-        return JudgeError(
-            f"http_{status}",
-            detail or resp.reason_phrase,
-            status=status,
-            retryable=status in _RETRYABLE_STATUS,
-            retry_after=retry_after,
-        )
+            if reason == "retry_after_too_long":
+                wait = parse_retry_after(response.headers, _json_or_none(text))
+                limit = self.retry.max_retry_after
+                return JudgeError(
+                    reason, f"server asked to wait {wait:.0f} s (> max_retry_after={limit:.0f} s)"
+                )
+            return JudgeError(f"http_{status}", detail or f"HTTP {status}", status=status)
+        name = type(exc.__cause__ or exc).__name__
+        if isinstance(exc, kinds["timeout"]):  # before "connection": the Stainless timeout error is one
+            return JudgeError("timeout", f"no reply within {self.timeout:g} s ({name})")
+        if isinstance(exc, kinds["connection"]):
+            return JudgeError("connection", name)
+        if isinstance(exc, kinds["bad_response"]):
+            return JudgeError("bad_response", f"unreadable reply ({name})", status=200)
+        raise exc  # a bug, not a judge failure: JudgeReward records it as 'internal'
 
 
-def _error_message(data: Any, raw: str) -> str:
-    if isinstance(data, dict):
-        err = data.get("error")
-        if isinstance(err, dict):
-            parts: list[str] = []
-            for k in ("type", "status", "code", "message"):
-                v = err.get(k)
-                if v is not None and str(v) not in parts:
-                    parts.append(str(v))
-            return " ".join(parts)
-        if isinstance(err, str):
-            return err
-    return raw.strip().replace("\n", " ")
+def _http_client(http: Any, judge: Judge, trust_env: bool, max_connections: int, *, raise_final: bool) -> Any:
+    """An async client of ``http`` (``httpx``, or ``httpx2`` for anthropic >= 2) carrying :func:`_hooks`."""
+    return http.AsyncClient(
+        limits=http.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
+        trust_env=trust_env,
+        verify=ssl_context(),
+        follow_redirects=False,  # a redirect must not carry the key to another host
+        event_hooks=_hooks(judge.retry, raise_final=raise_final),
+    )
+
+
+def _stainless_errors(sdk: Any) -> dict[str, tuple[type[BaseException], ...]]:
+    """The Anthropic and OpenAI SDKs' errors (both are generated by Stainless and share their names)."""
+    return {
+        "status": (sdk.APIStatusError,),
+        "timeout": (sdk.APITimeoutError,),
+        "connection": (sdk.APIConnectionError,),
+        "bad_response": (sdk.APIResponseValidationError, ValueError),
+    }
 
 
 @dataclass
 class AnthropicJudge(Judge):
-    """Claude through the Anthropic Messages API."""
+    """Claude through the ``anthropic`` SDK's Messages API (``AsyncAnthropic().messages.create``).
+
+    ``temperature`` is not sent: API version 2026-10-21, which anthropic >= 2.0 sends, rejects
+    ``temperature``/``top_p``/``top_k`` with a 400 even at their defaults, and the SDK no longer has them
+    (its ``messages.create`` signature; the version's migration notes, e.g.
+    https://codersera.com/blog/anthropic-api-2026-10-21-sdk-migration-guide-2026/). So Claude grades at the
+    model's own sampling and may score one answer differently twice; the cache keeps its first verdict."""
 
     provider: ClassVar[str] = "anthropic"
 
-    def build_request(self, system, user, key):
-        headers = {"anthropic-version": ANTHROPIC_VERSION, "content-type": "application/json"}
-        if key is not None:
-            headers["x-api-key"] = key.reveal()
-        body = {
-            "model": self.model,
-            "max_tokens": self.max_tokens,
-            "temperature": self.temperature,
-            "system": system,
-            "messages": [{"role": "user", "content": user}],
-            **self.extra_body,
-        }
-        return f"{self.base_url}/v1/messages", headers, body
+    def make_client(self, trust_env, max_connections):
+        import anthropic  # noqa: PLC0415 - only when a judge is called
+        import httpx2  # noqa: PLC0415 - the HTTP library of anthropic >= 2 (it refuses httpx clients)
 
-    def parse_response(self, data):
-        if not isinstance(data, dict) or not isinstance(data.get("content"), list):
-            raise JudgeError("bad_response", "Anthropic reply without a content list", status=200)
-        text = "".join(
-            b["text"]
-            for b in data["content"]
-            if isinstance(b, dict) and b.get("type") == "text" and isinstance(b.get("text"), str)
+        http = _http_client(httpx2, self, trust_env, max_connections, raise_final=False)
+        key = self.key()
+        client = anthropic.AsyncAnthropic(
+            api_key=key.reveal() if key is not None else "",
+            base_url=self.base_url,
+            timeout=self.timeout,
+            max_retries=self.retry.max_retries,
+            http_client=http,
         )
+        return client, http
+
+    async def ask(self, client, system, user):
+        return await client.messages.create(
+            model=self.model,
+            max_tokens=self.max_tokens,
+            system=system,
+            messages=[{"role": "user", "content": user}],
+            extra_body=self.extra_body or None,
+        )
+
+    def read(self, msg):
+        text = "".join(b.text for b in msg.content if b.type == "text")
         if not text.strip():
-            raise JudgeError(
-                "empty_response", f"no text blocks (stop_reason={data.get('stop_reason')})", status=200
-            )
-        usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
+            raise JudgeError("empty_response", f"no text blocks (stop_reason={msg.stop_reason})", status=200)
+        usage = getattr(msg, "usage", None)
         return Reply(
-            text,
-            _int_or_none(usage.get("input_tokens")),
-            _int_or_none(usage.get("output_tokens")),
-            finish_reason=data.get("stop_reason"),
+            text, _tokens(usage, "input_tokens"), _tokens(usage, "output_tokens"), 1, msg.stop_reason
         )
+
+    def sdk_errors(self):
+        import anthropic  # noqa: PLC0415
+
+        return _stainless_errors(anthropic)
 
 
 @dataclass
 class GeminiJudge(Judge):
-    """Gemini through the Gemini API's ``generateContent`` (API-key auth, ``x-goog-api-key`` header)."""
+    """Gemini through the ``google-genai`` SDK (``Client().aio.models.generate_content``, API-key auth).
+
+    ``thinking_budget``: tokens Gemini may think before answering (None: the model's default); thinking
+    tokens count against ``max_tokens`` and are billed as output."""
 
     provider: ClassVar[str] = "gemini"
+    thinking_budget: int | None = None
 
-    def build_request(self, system, user, key):
+    def make_client(self, trust_env, max_connections):
+        import httpx  # noqa: PLC0415
+        from google import genai  # noqa: PLC0415 - only when a judge is called
+        from google.genai import types  # noqa: PLC0415
+
+        http = _http_client(httpx, self, trust_env, max_connections, raise_final=True)
+        r = self.retry
+        options = types.HttpOptions(
+            base_url=self.base_url,
+            timeout=max(1, round(self.timeout * 1000)),  # milliseconds
+            extra_body=self.extra_body or None,
+            httpx_async_client=http,  # httpx, not aiohttp: the retry below knows httpx's timeouts
+            # the process's SSL context: without one the SDK loads the CA bundle twice per client (~90 ms
+            # a batch; google/genai/_api_client.py, _ensure_httpx_ssl_ctx and _ensure_websocket_ssl_ctx)
+            client_args={"verify": ssl_context()},
+            async_client_args={"verify": ssl_context(), "ssl": ssl_context()},
+            retry_options=types.HttpRetryOptions(
+                attempts=r.max_retries + 1,  # 0 or 1: no retry
+                initial_delay=r.base_delay,
+                max_delay=r.max_delay,
+                jitter=r.base_delay,  # the wait is initial_delay * 2**n + uniform(0, jitter)
+            ),
+        )
+        key = self.key()
+        client = genai.Client(api_key=key.reveal() if key else "", vertexai=False, http_options=options)
+        return client, http
+
+    async def ask(self, client, system, user):
+        from google.genai import types  # noqa: PLC0415
+
+        thinking = (
+            None
+            if self.thinking_budget is None
+            else types.ThinkingConfig(thinking_budget=self.thinking_budget)
+        )
+        config = types.GenerateContentConfig(
+            system_instruction=system,
+            temperature=self.temperature,
+            max_output_tokens=self.max_tokens,
+            response_mime_type="application/json",
+            thinking_config=thinking,
+        )
         model = self.model.removeprefix("models/")
-        headers = {"content-type": "application/json"}
-        if key is not None:
-            headers["x-goog-api-key"] = key.reveal()
-        gen = {
-            "temperature": self.temperature,
-            "maxOutputTokens": self.max_tokens,
-            "responseMimeType": "application/json",
-        }
-        gen.update(self.extra_body.get("generationConfig", {}))
-        body = {
-            "systemInstruction": {"parts": [{"text": system}]},
-            "contents": [{"role": "user", "parts": [{"text": user}]}],
-            "generationConfig": gen,
-            **{k: v for k, v in self.extra_body.items() if k != "generationConfig"},
-        }
-        return f"{self.base_url}/v1beta/models/{model}:generateContent", headers, body
+        return await client.aio.models.generate_content(model=model, contents=user, config=config)
 
-    def parse_response(self, data):
-        if not isinstance(data, dict):
-            raise JudgeError("bad_response", "Gemini reply is not a JSON object", status=200)
-        cands = data.get("candidates")
-        if not isinstance(cands, list) or not cands:
-            feedback = data.get("promptFeedback") if isinstance(data.get("promptFeedback"), dict) else {}
-            if feedback.get("blockReason"):
-                raise JudgeError("blocked", f"prompt blocked ({feedback['blockReason']})", status=200)
+    def read(self, resp):
+        if not resp.candidates:
+            block = getattr(resp.prompt_feedback, "block_reason", None)
+            if block:
+                raise JudgeError("blocked", f"prompt blocked ({getattr(block, 'value', block)})", status=200)
             raise JudgeError("bad_response", "Gemini reply without candidates", status=200)
-        cand = cands[0] if isinstance(cands[0], dict) else {}
-        parts = (cand.get("content") or {}).get("parts") if isinstance(cand.get("content"), dict) else None
-        text = "".join(
-            p["text"]
-            for p in parts or []
-            if isinstance(p, dict) and isinstance(p.get("text"), str) and not p.get("thought")
-        )
-        if not text.strip():
-            raise JudgeError(
-                "empty_response", f"no text parts (finishReason={cand.get('finishReason')})", status=200
-            )
-        usage = data.get("usageMetadata") if isinstance(data.get("usageMetadata"), dict) else {}
-        out = _int_or_none(usage.get("candidatesTokenCount"))
-        thoughts = _int_or_none(usage.get("thoughtsTokenCount")) or 0
+        finish = getattr(resp.candidates[0].finish_reason, "value", resp.candidates[0].finish_reason)
+        text = resp.text  # the text parts of the first candidate, thoughts left out
+        if not text or not text.strip():
+            raise JudgeError("empty_response", f"no text parts (finishReason={finish})", status=200)
+        usage = resp.usage_metadata
+        out, thoughts = _tokens(usage, "candidates_token_count"), _tokens(usage, "thoughts_token_count") or 0
         return Reply(
-            text,
-            _int_or_none(usage.get("promptTokenCount")),
-            None if out is None else out + thoughts,
-            finish_reason=cand.get("finishReason"),
+            text, _tokens(usage, "prompt_token_count"), None if out is None else out + thoughts, 1, finish
         )
+
+    def sdk_errors(self):
+        import httpx  # noqa: PLC0415
+        from google.genai import errors  # noqa: PLC0415
+
+        return {
+            "status": (errors.APIError,),  # its .response is the httpx response (JudgeSession gives httpx)
+            "timeout": (httpx.TimeoutException,),
+            "connection": (httpx.TransportError,),  # a dropped connection: google-genai does not retry it
+            "bad_response": (ValueError,),  # a 200 whose body is not JSON
+        }
 
 
 @dataclass
 class OpenAIJudge(Judge):
-    """Any server speaking OpenAI's chat-completions format (OpenAI, vLLM, llama.cpp, Ollama, ...)."""
+    """Any server speaking OpenAI's chat-completions format (OpenAI, vLLM, llama.cpp, Ollama, ...) through
+    the ``openai`` SDK (``AsyncOpenAI().chat.completions.create``)."""
 
     provider: ClassVar[str] = "openai"
     json_mode: bool = False
 
-    def default_price(self):
-        return _price_for(self.model)
+    def make_client(self, trust_env, max_connections):
+        import httpx  # noqa: PLC0415
+        import openai  # noqa: PLC0415 - only when a judge is called
 
-    def build_request(self, system, user, key):
-        headers = {"content-type": "application/json"}
-        if key is not None:
-            headers["authorization"] = f"Bearer {key.reveal()}"
-        body = {
-            "model": self.model,
-            "temperature": self.temperature,
-            "max_tokens": self.max_tokens,
-            "messages": [{"role": "system", "content": system}, {"role": "user", "content": user}],
-        }
-        if self.json_mode:
-            body["response_format"] = {"type": "json_object"}
-        body.update(self.extra_body)
-        base = self.base_url
-        url = f"{base}/chat/completions" if base.endswith("/v1") else f"{base}/v1/chat/completions"
-        return url, headers, body
+        http = _http_client(httpx, self, trust_env, max_connections, raise_final=False)
+        key = self.key()
+        client = openai.AsyncOpenAI(
+            # a local server started without --api-key takes any key; "EMPTY" is vLLM's documented
+            # placeholder, and passing one keeps the SDK from reading OPENAI_API_KEY for another server
+            api_key=key.reveal() if key is not None else "EMPTY",
+            base_url=self.base_url if self.base_url.endswith("/v1") else f"{self.base_url}/v1",
+            timeout=self.timeout,
+            max_retries=self.retry.max_retries,
+            http_client=http,
+        )
+        return client, http
 
-    def parse_response(self, data):
-        if not isinstance(data, dict) or not isinstance(data.get("choices"), list) or not data["choices"]:
-            raise JudgeError("bad_response", "chat-completions reply without choices", status=200)
-        choice = data["choices"][0] if isinstance(data["choices"][0], dict) else {}
-        msg = choice.get("message") if isinstance(choice.get("message"), dict) else {}
-        content = msg.get("content")
+    async def ask(self, client, system, user):
+        return await client.chat.completions.create(
+            model=self.model,
+            temperature=self.temperature,
+            max_tokens=self.max_tokens,
+            messages=[{"role": "system", "content": system}, {"role": "user", "content": user}],
+            response_format={"type": "json_object"} if self.json_mode else None,
+            extra_body=self.extra_body or None,
+        )
+
+    def read(self, resp):
+        choice = resp.choices[0]
+        content = choice.message.content
         if isinstance(content, list):  # some servers return content parts
             content = "".join(p.get("text", "") for p in content if isinstance(p, dict))
         if not isinstance(content, str) or not content.strip():
             raise JudgeError(
-                "empty_response",
-                f"no message content (finish_reason={choice.get('finish_reason')})",
-                status=200,
+                "empty_response", f"no message content (finish_reason={choice.finish_reason})", status=200
             )
-        usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
+        usage = getattr(resp, "usage", None)
         return Reply(
             content,
-            _int_or_none(usage.get("prompt_tokens")),
-            _int_or_none(usage.get("completion_tokens")),
-            finish_reason=choice.get("finish_reason"),
+            _tokens(usage, "prompt_tokens"),
+            _tokens(usage, "completion_tokens"),
+            1,
+            choice.finish_reason,
         )
+
+    def sdk_errors(self):
+        import openai  # noqa: PLC0415
+
+        return _stainless_errors(openai)
 
 
 # ---- constructors used by the course ---------------------------------------------------------
@@ -610,19 +760,15 @@ def gemini(
 ) -> GeminiJudge:
     """A Gemini judge; the key comes from ``GEMINI_API_KEY`` or ``GOOGLE_API_KEY``.
 
-    For the 2.5 Flash family the default turns thinking off (``thinkingBudget: 0``): thinking tokens
-    count against ``maxOutputTokens`` and are billed as output, and a rubric score does not need them."""
-    extra = dict(kw.pop("extra_body", {}))
-    if model.removeprefix("models/").startswith("gemini-2.5-flash"):
-        gen = dict(extra.get("generationConfig", {}))
-        gen.setdefault("thinkingConfig", {"thinkingBudget": 0})
-        extra["generationConfig"] = gen
+    For the 2.5 Flash family the default turns thinking off (``thinking_budget=0``): thinking tokens
+    count against ``max_tokens`` and are billed as output, and a rubric score does not need them."""
+    if "thinking_budget" not in kw and model.removeprefix("models/").startswith("gemini-2.5-flash"):
+        kw["thinking_budget"] = 0
     return GeminiJudge(
         name=name,
         model=model,
         base_url=base_url,
         api_key=api_key,
-        extra_body=extra,
         api_key_env=kw.pop("api_key_env", ("GEMINI_API_KEY", "GOOGLE_API_KEY")),
         **kw,
     )

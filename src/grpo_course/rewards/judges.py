@@ -7,7 +7,8 @@ How a reward is made, for one completion:
    question and an optional reference answer, into a prompt that asks each judge for one JSON object
    ``{"scores": {"accuracy": 1-5, ...}, "rationale": "..."}``.
 2. Every judge is asked concurrently (one private event loop, a global and a per-judge concurrency
-   cap, retries with backoff in :mod:`~grpo_course.rewards.judge_clients`). Verdicts are cached on
+   cap) through its provider's official SDK, which times out and retries each call as
+   :mod:`~grpo_course.rewards.judge_clients` configures it. Verdicts are cached on
    disk (:mod:`~grpo_course.rewards.judge_cache`), so a repeated completion costs nothing.
 3. A judge's reply is parsed strictly (:func:`parse_judge_json`); a judge that cannot score (HTTP
    failure, timeout, unparseable or out-of-range reply, no key, budget spent) gives ``None`` for that
@@ -33,6 +34,7 @@ and an ERROR is logged for every such batch.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import hashlib
 import json
 import logging
@@ -47,13 +49,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from grpo_course.chat_format import ANSWER_END, ANSWER_START, REASONING_END, REASONING_START
 from grpo_course.rewards.judge_cache import JudgeCache, cache_key
 from grpo_course.rewards.judge_clients import (
     Judge,
     JudgeError,
+    JudgeSession,
     Secret,
     claude,
     gemini,
@@ -455,12 +456,17 @@ def answer_for_judging(text: str, strip_reasoning: bool = True, max_chars: int =
 
 def _run_private_loop(make_coro):
     """Run ``make_coro()`` to completion on a fresh event loop in a helper thread. Works the same
-    whether or not the caller's thread already runs a loop (Jupyter, an async trainer)."""
+    whether or not the caller's thread already runs a loop (Jupyter, an async trainer).
+
+    The thread runs in a copy of the caller's context: Jupyter's kernel (ipykernel >= 6.29) tells which cell
+    a thread's output belongs to from a context variable, and otherwise from a map of thread idents that
+    can loop forever once idents are reused (github.com/ipython/ipykernel/issues/1269)."""
     box: dict[str, Any] = {}
+    context = contextvars.copy_context()
 
     def runner():
         try:
-            box["value"] = asyncio.run(make_coro())
+            box["value"] = context.run(asyncio.run, make_coro())
         except BaseException as exc:  # handed back to the caller's thread
             box["error"] = exc
 
@@ -472,24 +478,8 @@ def _run_private_loop(make_coro):
     return box["value"]
 
 
-_SSL_CONTEXT = None
-
-
-def _ssl_context():
-    """One SSL context per process: building one loads the CA bundle (~80 ms), too slow per step."""
-    global _SSL_CONTEXT
-    if _SSL_CONTEXT is None:
-        _SSL_CONTEXT = httpx.create_ssl_context()
-    return _SSL_CONTEXT
-
-
-def _is_loopback(url: str) -> bool:
-    host = (httpx.URL(url).host or "").lower()
-    return host in ("localhost", "::1") or host.startswith("127.")
-
-
 class _Slots:
-    """Hold a per-judge and a global semaphore for the duration of one HTTP attempt."""
+    """Hold a per-judge and a global semaphore for the duration of one judge call (retries included)."""
 
     def __init__(self, *sems: asyncio.Semaphore | None):
         self.sems = [s for s in sems if s is not None]
@@ -616,7 +606,7 @@ class JudgeReward:
 
     # ---- one judge, one completion -------------------------------------------------------------------------
     async def _judge_one(
-        self, judge: Judge, system: str, user: str, key: str | None, http: httpx.AsyncClient, slots: _Slots
+        self, judge: Judge, system: str, user: str, key: str | None, session: JudgeSession, slots: _Slots
     ) -> Verdict:
         rubric = self.rubric
         if self.cache is not None and key is not None:
@@ -646,7 +636,7 @@ class JudgeReward:
         actual = 0.0
         try:
             try:
-                reply = await judge.complete(http, system, user, semaphore=slots)
+                reply = await judge.complete(system, user, session=session, slots=slots)
             except JudgeError as exc:
                 return Verdict(judge.name, error=exc.category, detail=exc.message, attempts=exc.attempts)
             in_tok = (
@@ -700,9 +690,9 @@ class JudgeReward:
         finally:
             self._settle(reserve, actual)
 
-    async def _guarded(self, judge, system, user, key, http, slots) -> Verdict:
+    async def _guarded(self, judge, system, user, key, session, slots) -> Verdict:
         try:
-            return await self._judge_one(judge, system, user, key, http, slots)
+            return await self._judge_one(judge, system, user, key, session, slots)
         except Exception as exc:  # a bug or an unexpected library error: no crash, and no key in the detail
             secrets = [judge.api_key.reveal()] if isinstance(judge.api_key, Secret) else []
             return Verdict(
@@ -739,15 +729,7 @@ class JudgeReward:
         judge_sems = {
             j.name: asyncio.Semaphore(j.max_concurrency) if j.max_concurrency else None for j in self.judges
         }
-        limits = httpx.Limits(
-            max_connections=self.max_concurrency, max_keepalive_connections=self.max_concurrency
-        )
-        trust_env = self.trust_env
-        if trust_env is None:  # honour HTTPS_PROXY & co. for real services, never for a local server
-            trust_env = not all(_is_loopback(j.base_url) for j in self.judges)
-        async with httpx.AsyncClient(
-            limits=limits, follow_redirects=False, trust_env=trust_env, verify=_ssl_context()
-        ) as http:
+        async with JudgeSession(self.trust_env, self.max_concurrency) as session:
             for req in requests:
                 row: list[asyncio.Task | None] = []
                 for j_idx, judge in enumerate(self.judges):
@@ -768,7 +750,7 @@ class JudgeReward:
                     if (j_idx, key) not in tasks:  # identical completions in a group are judged once
                         slots = _Slots(judge_sems[judge.name], global_sem)
                         tasks[(j_idx, key)] = asyncio.ensure_future(
-                            self._guarded(judge, system, user, key, http, slots)
+                            self._guarded(judge, system, user, key, session, slots)
                         )
                     row.append(tasks[(j_idx, key)])
                 jobs.append(row)
