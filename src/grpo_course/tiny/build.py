@@ -87,7 +87,7 @@ def build_tiny(out_dir: str | Path | None = None, settings: BuildSettings | None
     if sft_dir.exists():
         shutil.rmtree(sft_dir)
     model.save_pretrained(sft_dir)
-    tokenizer.save_pretrained(sft_dir)
+    build_tokenizer().save_pretrained(sft_dir)  # as built: calls without padding switch the used one's off
     record.update({
         "parameters": count_parameters(model),
         "vocab_size": len(tokenizer),
