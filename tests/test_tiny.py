@@ -299,3 +299,63 @@ def test_measuring_the_same_model_twice_shows_no_gain(tiny):
     assert v.greedy("before", "subtraction") == v.greedy("after", "subtraction") < 0.5  # the flaw, measured
     with pytest.raises(ValueError, match="before"):
         measure_sharpening(model, tok, problems, k=4)  # no adapter to switch off and no before_model
+
+
+# ---- SFT: other demonstrations, and batches grouped by length --------------------------------------------
+
+def _pool(n=400):
+    from grpo_course.tiny.sft import encode_pool
+    from grpo_course.tiny.tokenizer import build_tokenizer
+
+    tok = build_tokenizer()
+    return tok, P.generate_problems(n, seed=21), encode_pool(tok, P.generate_problems(n, seed=21))
+
+
+def test_sft_draws_the_flaw_at_its_rate_and_only_where_it_exists():
+    from grpo_course.tiny.sft import SFTSettings, draw_batches
+
+    tok, problems, pool = _pool()
+    flawed = {tuple(pr): tuple(a) for pr, _, a in pool if a is not None}
+    for rate in (0.0, 0.65, 1.0):
+        batches = draw_batches(pool, SFTSettings(batch_size=50, flaw_rate=rate), random.Random(0))
+        shown = [pair for _ in range(40) for pair in next(batches)]
+        alt = [tuple(c) == flawed[tuple(pr)] for pr, c in shown if tuple(pr) in flawed]
+        usual = {tuple(pr): tuple(u) for pr, u, _ in pool}
+        assert all(tuple(c) == usual[tuple(pr)] for pr, c in shown if tuple(pr) not in flawed)  # no flaw elsewhere
+        share = sum(alt) / len(alt)
+        assert abs(share - rate) < 4 * sqrt(max(rate * (1 - rate), 1e-9) / len(alt)) + 1e-9
+
+
+def test_sft_takes_other_demonstrations():
+    """A caller's own demonstrations (here: a bare answer as the alternative on every problem)."""
+    from grpo_course.tiny.sft import SFTSettings, draw_batches, encode_pool
+
+    tok, problems, _ = _pool(50)
+
+    def bare_or_steps(p):
+        return solve(p), f"{ANSWER_START}{P.gold_number(p['answer'])}{ANSWER_END}"
+
+    pool = encode_pool(tok, problems, bare_or_steps)
+    batch = next(draw_batches(pool, SFTSettings(batch_size=64, flaw_rate=1.0), random.Random(0)))
+    texts = {tok.decode(c, skip_special_tokens=True) for _, c in batch}
+    assert texts and all(t.startswith(ANSWER_START) for t in texts)
+
+
+def test_length_buckets_pad_less_and_show_the_same_problems():
+    from grpo_course.tiny.sft import SFTSettings, collate, draw_batches
+
+    tok, _, pool = _pool()
+
+    def padded(bucket_steps, steps=16):
+        batches = draw_batches(pool, SFTSettings(batch_size=32, bucket_steps=bucket_steps), random.Random(0))
+        drawn = [next(batches) for _ in range(steps)]
+        return sum(collate(tok, b)["input_ids"].numel() for b in drawn), drawn
+
+    plain, _ = padded(1)
+    grouped, drawn = padded(8)
+    assert grouped < 0.9 * plain  # at least 10% fewer tokens to push through the model
+    assert all(len(b) == 32 for b in drawn)
+    with pytest.raises(ValueError, match="bucket_steps"):
+        from grpo_course.tiny.sft import train_sft
+
+        train_sft(None, tok, P.generate_problems(5, 0), SFTSettings(bucket_steps=0), progress=False)
