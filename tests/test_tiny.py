@@ -161,18 +161,32 @@ def test_committed_model_is_tiny_and_imitates_the_flaw(tiny):
     assert sum(sub) / len(sub) < 1 - FLAW_RATE
 
 
-def test_build_record_matches_the_committed_files():
+@pytest.mark.parametrize("kind", ["sft", "sft_always_adds"])
+def test_build_record_matches_the_committed_files(kind):
     from grpo_course.paths import data_dir
-    from grpo_course.tiny.build import BUILD_FILE, sha256_file
+    from grpo_course.tiny import KINDS, build_record
+    from grpo_course.tiny.build import VARIANTS, record_name, sha256_file
 
+    assert set(KINDS) == set(VARIANTS)
     root = data_dir() / "tiny"
-    record = json.loads((root / BUILD_FILE).read_text())
+    record = json.loads((root / record_name(kind)).read_text())
+    assert build_record(kind) == record and record["sft_seconds"] > 0
+    assert record["settings"] == VARIANTS[kind].as_dict()  # the committed model is what the build command makes
+    assert record["sha256"], "the build record lists no files"
+    assert any(rel.startswith(f"{kind}/") for rel in record["sha256"])
+    for rel, digest in record["sha256"].items():
+        assert sha256_file(root / rel) == digest, f"{rel} differs from the build that {record_name(kind)} records"
+    with pytest.raises(ValueError, match="unknown tiny model kind"):
+        build_record("sft_v2")
+
+
+def test_the_always_adds_model_never_answers_a_subtraction_right():
     from grpo_course.tiny import build_record
 
-    assert build_record() == record and record["sft_seconds"] > 0
-    assert record["sha256"], "BUILD.json lists no files"
-    for rel, digest in record["sha256"].items():
-        assert sha256_file(root / rel) == digest, f"{rel} differs from the build that BUILD.json records"
+    sft, always = build_record("sft")["sft_heldout"], build_record("sft_always_adds")["sft_heldout"]
+    assert always["greedy_other"] >= 0.98 and always["greedy_subtraction"] == 0.0
+    assert always["pass@8"] - always["greedy"] < 0.01  # 8 samples find nothing greedy decoding does not
+    assert sft["pass@8"] - sft["greedy"] > 0.5  # while the 65%-flaw model's samples often subtract
 
 
 # ---- GRPO learns: the honest test ----------------------------------------------------------------------
@@ -359,3 +373,25 @@ def test_length_buckets_pad_less_and_show_the_same_problems():
         from grpo_course.tiny.sft import train_sft
 
         train_sft(None, tok, P.generate_problems(5, 0), SFTSettings(bucket_steps=0), progress=False)
+
+
+def test_the_saved_tokenizer_does_not_depend_on_how_the_build_used_it(tmp_path, monkeypatch):
+    """Calling a fast tokenizer with padding=True stores the padding in tokenizer.json. The build saves a
+    tokenizer as built, so its bytes (in BUILD.json's sha256) do not change when evaluation changes."""
+    import grpo_course.tiny.evaluation as E
+    from grpo_course.tiny.build import BuildSettings, build_tiny, sha256_file
+    from grpo_course.tiny.sft import SFTSettings
+    from grpo_course.tiny.tokenizer import build_tokenizer
+
+    real = E.evaluate
+
+    def padding_evaluate(model, tokenizer, problems, **kw):
+        scores = real(model, tokenizer, problems, **kw)
+        tokenizer([p["question"] for p in problems], padding=True)  # the last call pads, as evaluation once did
+        return scores
+
+    monkeypatch.setattr(E, "evaluate", padding_evaluate)
+    micro = BuildSettings(sft=SFTSettings(steps=2, batch_size=4, warmup_steps=1, pool_size=50))
+    record = build_tiny(tmp_path / "b", micro, progress=False, n_eval=4)
+    build_tokenizer().save_pretrained(tmp_path / "fresh")
+    assert record["sha256"]["sft/tokenizer.json"] == sha256_file(tmp_path / "fresh" / "tokenizer.json")

@@ -82,7 +82,7 @@ def build_tiny(out_dir: str | Path | None = None, settings: BuildSettings | None
     from .model import count_parameters, make_model
     from .problems import generate_problems, make_splits, write_jsonl
     from .sft import train_sft
-    from .tokenizer import build_tokenizer
+    from .tokenizer import build_tokenizer, build_vocab
 
     record_file = record_name(kind)
     s = settings or VARIANTS[kind]
@@ -98,7 +98,8 @@ def build_tiny(out_dir: str | Path | None = None, settings: BuildSettings | None
         return record
 
     torch.set_num_threads(s.threads)
-    tokenizer = build_tokenizer()
+    vocab = build_vocab()
+    tokenizer = build_tokenizer(vocab)
     model = make_model(tokenizer, s.model, seed=s.init_seed)
     test_questions = {p["question"] for p in splits["test"]}
     pool = generate_problems(s.sft.pool_size, SFT_POOL_SEED, exclude=test_questions)
@@ -111,7 +112,9 @@ def build_tiny(out_dir: str | Path | None = None, settings: BuildSettings | None
     if sft_dir.exists():
         shutil.rmtree(sft_dir)
     model.save_pretrained(sft_dir)
-    tokenizer.save_pretrained(sft_dir)
+    # a tokenizer as built, not the one training and evaluation used: calling it with padding=True stores that
+    # padding in tokenizer.json, so the saved bytes would depend on how the evaluation happens to tokenize
+    build_tokenizer(vocab).save_pretrained(sft_dir)
     record.update({
         "parameters": count_parameters(model),
         "vocab_size": len(tokenizer),

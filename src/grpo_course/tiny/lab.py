@@ -127,9 +127,10 @@ def run_lab(seed: int = 0, steps: int | None = None, *, model_dir: str | Path | 
                                      *(callbacks or [])])
     if not progress:
         from transformers.trainer_callback import PrinterCallback, ProgressCallback
+        from transformers.utils.notebook import NotebookProgressCallback
 
-        trainer.remove_callback(PrinterCallback)
-        trainer.remove_callback(ProgressCallback)
+        for quiet in (PrinterCallback, ProgressCallback, NotebookProgressCallback):  # the last one in Jupyter
+            trainer.remove_callback(quiet)
     start = time.perf_counter()
     trainer.train()
     total = time.perf_counter() - start
