@@ -395,3 +395,16 @@ def test_the_saved_tokenizer_does_not_depend_on_how_the_build_used_it(tmp_path, 
     record = build_tiny(tmp_path / "b", micro, progress=False, n_eval=4)
     build_tokenizer().save_pretrained(tmp_path / "fresh")
     assert record["sha256"]["sft/tokenizer.json"] == sha256_file(tmp_path / "fresh" / "tokenizer.json")
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["build-tiny", "--kind", "sft_v2", "--problems-only"], "--kind 'sft_v2': choose from sft, sft_always_adds"),
+    (["build-tiny", "--threads", "0", "--problems-only"], "--threads 0: give 1 or more"),
+])
+def test_build_command_mistakes_are_one_error_line(argv, message, capsys, tmp_path):
+    from grpo_course.cli import main
+
+    assert main([*argv, "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"error: {message}"]
+    assert not any(tmp_path.iterdir())  # nothing written
