@@ -100,6 +100,18 @@ def test_pass_at_k_rejects_impossible_counts(n, c, k):
         pass_at_k(n, c, k)
 
 
+def test_the_tiny_lab_grades_pass_at_k_with_the_checked_estimator():
+    """Issue #15: the tiny lab had its own pass_at_k, which returned 1.0 for pass_at_k(2, 0, 5) (k > n samples);
+    it now uses this one, which refuses."""
+    from grpo_course.tiny import evaluation
+
+    assert evaluation.pass_at_k is pass_at_k
+    with pytest.raises(ValueError, match="1 <= k <= n"):
+        evaluation.pass_at_k(2, 0, 5)
+    scores = evaluation.ProblemScores(greedy=(True, False), counts=(1, 0), k=2)
+    assert evaluation.summarize([{"question": "q", "answer": "#### 1"}] * 2, scores)["pass@2"] == 0.5
+
+
 def test_pass_at_k_curve_is_monotone_and_starts_at_mean_c_over_n():
     counts = [0, 1, 4, 8, 2]
     curve = pass_at_k_curve(counts, n=8)
@@ -675,7 +687,8 @@ def test_cli_refuses_a_folder_without_an_adapter(tmp_path, capsys):
     from grpo_course.cli import main
 
     assert main(["eval", "--profile", "cpu-tiny", "--adapter", str(tmp_path)]) == 2
-    assert "adapter_config.json" in capsys.readouterr().out
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "adapter_config.json" in err and err.count("\n") == 1
 
 
 def test_importing_evaluate_does_not_import_torch():

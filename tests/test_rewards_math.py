@@ -189,11 +189,12 @@ EXTRACT_TABLE = [  # completion, strict, lenient
     ("<answer>18 dollars per day for 7 days</answer>", None, "18"),
     # the word "answer" does not anchor on its own (math-verify's pitfall, evaluation.md 1.9)
     ("Let me find the answer. 5+4=9, 9*2=18. So she makes 18 dollars.", None, "18"),
-    # several answers of the winning kind: strict refuses unless they agree, lenient takes the last
-    ("<answer>17</answer> <answer>18</answer>", None, "18"),
+    # several answers of the winning kind must agree, in both modes: two different ones name no single answer
+    # (issue #15: lenient used to take the last one, which credited "\boxed{17} or \boxed{18}")
+    ("<answer>17</answer> <answer>18</answer>", None, None),
     ("<answer>18</answer> <answer>18.0</answer>", "18", "18"),
-    (r"\boxed{17}, \boxed{18}", None, "18"),
-    ("The answer is 17. Actually, the answer is 18.", None, "18"),
+    (r"\boxed{17}, \boxed{18}", None, None),
+    ("The answer is 17. Actually, the answer is 18.", None, None),
     # answer tags beat a boxed answer elsewhere
     (r"<think>maybe \boxed{17}</think><answer>18</answer>", "18", "18"),
     # markdown headers are not GSM8K answers
@@ -259,7 +260,7 @@ CORRECT_TABLE = [  # completion, gold, strict verdict, lenient verdict
     (format_response("...", "18 or 17"), "18", False, False),
     (format_response("...", "maybe 18, 17?"), "18", False, False),
     (format_response("...", "9 * 2"), "18", False, True),  # an expression: lenient asks math-verify
-    ("<answer>17</answer><answer>18</answer>", "18", False, True),
+    ("<answer>17</answer><answer>18</answer>", "18", False, False),  # two different answers: none given
     ("She makes $18.00 every day.", "18", False, True),  # no anchor: lenient only
     ("The final answer is 18", "18", True, True),
     (r"\boxed{\frac{\sqrt{12}}{4}}", r"\frac{\sqrt{3}}{2}", True, True),  # LaTeX gold: math-verify
@@ -277,6 +278,83 @@ CORRECT_TABLE = [  # completion, gold, strict verdict, lenient verdict
 def test_is_correct(completion, gold, strict, lenient):
     assert is_correct(completion, gold, mode="strict") is strict
     assert is_correct(completion, gold, mode="lenient") is lenient
+
+
+# Issue #15: hedges the lenient grader credited (and two the strict grader accepted). A completion that
+# commits to no single answer, or states an inequality, is wrong in both modes.
+HEDGE_TABLE = [  # completion, gold
+    (r"\boxed{17} or \boxed{18}", "18"),  # two different boxed answers
+    ("It is 17 or 18", "18"),
+    ("maybe 17, maybe 18", "18"),
+    ("#### 17\n#### 18", "18"),  # two #### lines
+    ("either 17, 18 or 19", "19"),
+    ("<answer>18 ± 1</answer>", "18"),
+    ("A question asked me something. (Is it 17 or 18?)", "18"),  # only echoes the question
+    ("(Is it 17 or 18?)", "18"),
+    ("<answer>at least 18</answer>", "18"),  # strict accepted these two
+    ("<answer>>= 18</answer>", "18"),
+    (">= 18", "18"),
+    ("The answer is >= 18", "18"),
+    (r"<answer>\geq 18</answer>", "18"),
+    ("<answer>18 or more</answer>", "18"),
+    (r"\boxed{18 \pm 1}", "18"),
+    ("<answer>18 +/- 1</answer>", "18"),
+    ("<think>9 * 2 = 18</think><answer>17 or 18</answer>", "18"),
+    ("The answer is 17. Actually, the answer is 18.", "18"),  # two different final answers
+    ("<answer>17</answer><answer>18</answer>", "18"),
+]
+
+
+@pytest.mark.parametrize("completion,gold", HEDGE_TABLE)
+def test_hedges_are_wrong_in_both_modes(completion, gold):
+    assert is_correct(completion, gold, mode="strict") is False
+    assert is_correct(completion, gold, mode="lenient") is False
+
+
+COMMITTED_TABLE = [  # completion, gold: one answer, stated once, next to words that look like hedges
+    ("Is it 17 or 18? 9 * 2 = 18, so 18.", "18"),  # the question echoed, then answered
+    ("The answer is 18. The final answer is 18.", "18"),  # the same answer twice
+    (r"\boxed{18} or, written out, \boxed{18.0}", "18"),
+    ("<think>17 or 18? 9 * 2 = 18</think><answer>18</answer>", "18"),  # hedging while thinking is fine
+    ("She has 2 more apples, 5 -> 18 in total.", "18"),  # an arrow is not an inequality
+    ("</think>\n18", "18"),  # markup is not a sign
+]
+
+
+@pytest.mark.parametrize("completion,gold", COMMITTED_TABLE)
+def test_a_committed_answer_is_still_credited_by_the_lenient_grader(completion, gold):
+    assert is_correct(completion, gold, mode="lenient") is True
+
+
+def test_a_math_verify_timeout_is_not_cached_as_a_wrong_answer(monkeypatch):
+    """Issue #15: one slow math-verify call (a busy machine) returned False and lru_cache kept it for the life of
+    the process; and MATH_VERIFY_TIMEOUT was frozen as a default argument, so changing it did nothing. Here a real
+    call first runs out of a tiny time limit, then the same question with the normal limit gets its verdict."""
+    import grpo_course.rewards.math as math_rewards
+
+    completion, gold = r"\boxed{\frac{\sqrt{50}}{5}}", r"\sqrt{2}"  # only math-verify can tell
+    math_rewards._math_verify_equal.cache_clear()
+    normal = math_rewards.MATH_VERIFY_TIMEOUT
+    monkeypatch.setattr(math_rewards, "MATH_VERIFY_TIMEOUT", 1e-6)  # read at call time: this call times out
+    assert is_correct(completion, gold, mode="strict") is False
+    monkeypatch.setattr(math_rewards, "MATH_VERIFY_TIMEOUT", max(normal, 30.0))  # the worker restarts first
+    assert is_correct(completion, gold, mode="strict") is True  # asked again: the timeout was not remembered
+    math_rewards._math_verify_equal.cache_clear()
+
+
+def test_math_verify_reads_its_time_limit_at_each_call(monkeypatch):
+    import grpo_course.rewards.math as math_rewards
+    import grpo_course.rewards.timeout as timeout_module
+
+    limits = []
+    monkeypatch.setattr(timeout_module, "call_with_timeout", lambda path, args, timeout: limits.append(timeout))
+    math_rewards._math_verify_equal.cache_clear()
+    try:
+        monkeypatch.setattr(math_rewards, "MATH_VERIFY_TIMEOUT", 7.5)
+        is_correct(r"\boxed{\frac{\sqrt{18}}{3}}", r"\sqrt{2}", mode="strict")
+        assert limits == [7.5]
+    finally:
+        math_rewards._math_verify_equal.cache_clear()
 
 
 def test_math_verify_fallback_works_inside_a_thread():

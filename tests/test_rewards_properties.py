@@ -8,7 +8,7 @@ import threading
 import time
 
 import pytest
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 from grpo_course.rewards import extract_answer, get_reward, is_correct
@@ -183,3 +183,58 @@ def test_the_worker_serves_many_threads():
     finally:
         w.close()
     assert not errors and sorted(results) == sorted(math.factorial(i) for i in range(8))
+
+
+# ---- hedges (issue #15): a completion that commits to no single answer is wrong in both modes ----------
+
+HEDGES = ["{a} or {b}", "{a} or maybe {b}", "maybe {a}, maybe {b}", "either {a} or {b}", "either {a}, {b} or {c}",
+          "between {a} and {b}", "is it {a} or {b}?", "perhaps {a}, perhaps {b}"]
+WRAPS = ["<answer>{}</answer>", "<think>so</think>\n<answer>{}</answer>", "\\boxed{{{}}}", "The final answer is {}",
+         "#### {}", "{}", "({})", "Answer: {}"]
+SEVERAL = ["<answer>{a}</answer><answer>{b}</answer>", "\\boxed{{{a}}} or \\boxed{{{b}}}", "#### {a}\n#### {b}",
+           "The answer is {a}. The answer is {b}."]
+NOT_ONE_VALUE = ["{g} ± {d}", "{g} +/- {d}", "\\boxed{{{g} \\pm {d}}}", "at least {g}", "at most {g}", ">= {g}",
+                 "<= {g}", "> {g}", "{g} or more", "more than {g}", "\\geq {g}"]
+number = st.integers(0, 10**6).flatmap(lambda n: st.sampled_from([str(n), f"{n:,}", f"${n}"]))
+prose = st.text(alphabet="abcdefghij klmnopq,", max_size=30)  # no r, s, t, y: it cannot spell a hedge word
+
+
+def _value(text: str) -> str:
+    return text.replace(",", "").replace("$", "")
+
+
+@settings(max_examples=300, deadline=None)
+@given(a=number, b=number, c=number, hedge=st.sampled_from(HEDGES), wrap=st.sampled_from(WRAPS), prefix=prose,
+       pick=st.integers(0, 2))
+def test_a_hedge_is_wrong_whichever_value_is_the_gold(a, b, c, hedge, wrap, prefix, pick):
+    assume(_value(a) != _value(b) and _value(c) not in (_value(a), _value(b)))
+    text = prefix + " " + wrap.format(hedge.format(a=a, b=b, c=c))
+    gold = _value([a, b, c][pick if "{c}" in hedge else pick % 2])
+    for mode in ("strict", "lenient"):
+        assert is_correct(text, gold, mode=mode) is False, (mode, text, gold)
+
+
+@settings(max_examples=200, deadline=None)
+@given(a=number, b=number, form=st.sampled_from(SEVERAL), prefix=prose, pick=st.booleans())
+def test_two_different_final_answers_are_wrong_whichever_is_the_gold(a, b, form, prefix, pick):
+    assume(_value(a) != _value(b))
+    text = prefix + "\n" + form.format(a=a, b=b)
+    for mode in ("strict", "lenient"):
+        assert is_correct(text, _value(b if pick else a), mode=mode) is False, (mode, text)
+
+
+@settings(max_examples=200, deadline=None)
+@given(g=number, d=st.integers(1, 1000).map(str), form=st.sampled_from(NOT_ONE_VALUE), wrap=st.sampled_from(WRAPS))
+def test_a_range_or_an_inequality_is_not_an_answer(g, d, form, wrap):
+    text = wrap.format(form.format(g=g, d=d))
+    for mode in ("strict", "lenient"):
+        assert is_correct(text, _value(g), mode=mode) is False, (mode, text)
+
+
+@settings(max_examples=200, deadline=None)
+@given(g=number, wrap=st.sampled_from(WRAPS), prefix=prose)
+def test_the_same_wrappers_around_one_value_are_credited(g, wrap, prefix):
+    """The control for the three tests above: without the hedge the same text is right (lenient), so they
+    fail for the hedge, not for the wrapper."""
+    text = prefix + " " + wrap.format(g)
+    assert is_correct(text, _value(g), mode="lenient") is True, text

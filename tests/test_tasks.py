@@ -367,6 +367,134 @@ def test_legal_judge_limits_are_split_over_the_processes_of_a_launch(monkeypatch
             assert out == ""
 
 
+# ---- issue #15: format belongs to the task; an unjudged answer is neither a 0 nor trained ------------
+
+
+@pytest.mark.parametrize("name", NEW_TASKS)
+def test_each_task_checks_its_own_format(name):
+    """The before/after's "format followed" is the format the task rewards. GSM8K's check wants a number in
+    the answer tags; a program, a date or a legal answer in prose read as ~0% "format followed" under it."""
+    task = get_task(name)
+    data = task.load(CPU)
+    demos = [task.demonstration(r) for r in data.train[:3] + data.heldout]  # medcalc's held-out set has a date
+    assert all(task.follows_format(d) for d in demos), [d[-80:] for d in demos if not task.follows_format(d)]
+    for bad in ("just prose, no tags", "<answer>no reasoning first</answer>", answer("")):
+        assert not task.follows_format(bad)
+    assert get_task("gsm8k").follows_format(answer("72")) and not get_task("gsm8k").follows_format(answer("a date"))
+
+
+@pytest.fixture()
+def broke_panel():
+    p = legal_qa.offline_panel(budget_usd=0.0)  # every judge call would cross the cap: nothing is judged
+    yield p
+    p.close()
+
+
+def _legal_batch(n=2):
+    rows = get_task("legal-qa").load(CPU).heldout[:n]
+    return rows, dict(completions=[answer(r["reference"]) for r in rows],
+                      prompts=[get_task("legal-qa").to_prompt(r) for r in rows],
+                      reference=[r["reference"] for r in rows])
+
+
+def test_an_unjudged_completion_gets_no_reward_from_any_reward_function(broke_panel):
+    """TRL drops a completion from the loss only when every reward function returns None for it; with the
+    format reward still scoring, an unjudged completion was trained as if the judges had said 0."""
+    from grpo_course.rewards import get_reward
+
+    task = get_task("legal-qa")
+    _, batch = _legal_batch()
+    with legal_qa.use_panel(broke_panel):
+        for name in task.reward_names():
+            assert get_reward(name)(**batch) == [None, None], name
+    assert broke_panel.server.count() == 0
+
+
+def test_judged_completions_get_both_rewards_and_are_judged_once_per_batch(panel):
+    from grpo_course.rewards import get_reward
+
+    task = get_task("legal-qa")
+    _, batch = _legal_batch()
+    batch["completions"][1] = "an answer without the course's tags"
+    with legal_qa.use_panel(panel):
+        calls = panel.server.count()
+        judged, fmt = (get_reward(name)(**batch) for name in task.reward_names())
+    assert all(0.0 <= x <= 1.0 for x in judged) and fmt == [1.0, 0.0]
+    assert panel.server.count() - calls == 2 * 2  # two completions x two judges: the format reward asked no one
+
+
+def test_an_unjudged_completion_is_excluded_from_the_before_after_not_counted_wrong(broke_panel):
+    rows, batch = _legal_batch(1)
+    with legal_qa.use_panel(broke_panel):
+        assert legal_qa.is_correct(batch["completions"][0], rows[0]) is None
+        scored = get_task("legal-qa").score(rows, [[c] for c in batch["completions"]], panel=broke_panel)
+    assert scored.value != scored.value and "none could be scored" in scored.summary()  # NaN, not 0.0
+
+
+def test_the_paired_task_difference_leaves_unscored_problems_out():
+    from grpo_course.evaluate.task_score import paired_problem_scores
+    from grpo_course.tasks import Scored
+
+    def scored(per_sample):
+        return Scored("judge score", 0.0, None, None, len(per_sample), 2, {}, per_sample)
+
+    before = scored([[1.0, None], [None, None], [0.5, 0.5], [0.0, 0.0]])
+    after = scored([[1.0, 1.0], [0.0, 0.0], [None, None], [0.5, None]])
+    assert paired_problem_scores(before, after) == ([1.0, 0.0], [1.0, 0.5], 2)
+
+
+def test_the_task_evaluation_of_legal_qa_does_not_count_unjudged_answers_as_zero(capsys):
+    """``evaluate_task`` with the adapter off and on and a judge budget of $0: nothing is judged, so there is no
+    difference to report (it used to read +0.0%, from zeros on both sides)."""
+    from peft import get_peft_model
+
+    from grpo_course.evaluate.task_score import evaluate_task
+    from grpo_course.lora import lora_settings, to_peft_config
+    from grpo_course.models import tiny_text_model
+
+    model, tokenizer, _ = tiny_text_model("legal-qa", progress=False)
+    model = get_peft_model(model, to_peft_config(lora_settings("cpu-tiny")))
+    result = evaluate_task("legal-qa", "cpu-tiny", model=model, tokenizer=tokenizer, n=1, temperature=0.0, limit=2,
+                           max_new_tokens=80, judge_budget_usd=0.0, progress=False, verbose=False)
+    assert result.paired["difference"] is None and result.paired["excluded"] == 2
+    text = result.summary()
+    assert "no problem was scored both before and after; 2 problem(s) left out" in text
+    assert "judge score: none could be scored" in text and "+0.0%" not in text
+
+
+def test_legal_qa_training_drops_completions_the_judges_cannot_score(runs):
+    """Through TRL's GRPOTrainer: with a judge budget of $0 no completion is judged (an empty answer scores 0
+    without a call), so every reward function returns None for the others and TRL leaves them out with
+    advantage 0, instead of training them on the format reward alone."""
+    from grpo_course.train import train
+
+    result = train("legal-qa", "cpu-tiny", steps=1, judge_budget_usd=0.0, compare=False, live=False, verbose=False)
+    assert result.global_step == 1
+    groups = [json.loads(x) for x in (result.output_dir / "samples.jsonl").read_text().splitlines()]
+    unjudged = 0
+    for group in groups:
+        judges, fmt = group["rewards"]["legal_qa_judges"], group["rewards"]["legal_qa_format"]
+        for j, f, advantage in zip(judges, fmt, group["advantages"]):
+            assert (j is None) == (f is None), group["rewards"]  # never a format score for an unjudged answer
+            if j is None:
+                unjudged += 1
+                assert advantage == 0.0  # TRL: every reward None -> out of the group's statistics, no update
+    assert unjudged > 0
+
+
+def test_an_empty_held_out_set_is_refused_by_the_task_evaluation(monkeypatch):
+    import dataclasses
+
+    from grpo_course.evaluate.task_score import evaluate_task
+    from grpo_course.tasks import TaskData
+    from grpo_course.usage import UsageError
+
+    medcalc_task = get_task("medcalc")
+    empty = dataclasses.replace(medcalc_task, load=lambda p: TaskData(medcalc_task.load(p).train, [], "no held-out"))
+    with pytest.raises(UsageError, match="no held-out problems to evaluate"):
+        evaluate_task(empty, "cpu-tiny", model=object(), tokenizer=object(), verbose=False)
+
+
 # ---- the tiny CPU models ----------------------------------------------------------------------------
 
 

@@ -408,3 +408,14 @@ def test_build_command_mistakes_are_one_error_line(argv, message, capsys, tmp_pa
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [f"error: {message}"]
     assert not any(tmp_path.iterdir())  # nothing written
+
+
+def test_the_tokenizer_is_rebuilt_byte_for_byte(tmp_path):
+    """The committed tokenizer.json comes back from build_tokenizer alone, before anything has used it."""
+    import hashlib
+
+    from grpo_course.tiny.tokenizer import build_tokenizer
+
+    build_tokenizer().save_pretrained(tmp_path)
+    committed = json.loads((P.problems_dir().parent / "BUILD.json").read_text())["sha256"]["sft/tokenizer.json"]
+    assert hashlib.sha256((tmp_path / "tokenizer.json").read_bytes()).hexdigest() == committed

@@ -238,12 +238,25 @@ def test_rewind_keeps_rows_up_to_the_checkpoint(tmp_path):
     assert [json.loads(line)["step"] for line in path.read_text().splitlines()] == [1, 2, 3, 4]
 
 
+def _fake_checkpoint(run, step, complete=True):
+    """A checkpoint folder with the files the trainer writes (real torch/safetensors files, tiny contents)."""
+    import torch
+    from safetensors.torch import save_file
+
+    d = run / f"checkpoint-{step}"
+    d.mkdir(parents=True)
+    if complete:
+        save_file({"lora_A": torch.zeros(2, 2)}, str(d / "adapter_model.safetensors"))
+        for name in ("optimizer.pt", "scheduler.pt", "rng_state.pth"):
+            torch.save({"step": step}, d / name)
+    (d / "trainer_state.json").write_text(json.dumps({"global_step": step}))  # written last, as the trainer does
+    return d
+
+
 def test_last_checkpoint_skips_a_half_written_one(tmp_path):
-    for step, complete in ((2, True), (4, True), (6, False)):
-        d = tmp_path / f"checkpoint-{step}"
-        d.mkdir()
-        if complete:
-            (d / "trainer_state.json").write_text(json.dumps({"global_step": step}))
+    for step in (2, 4):
+        _fake_checkpoint(tmp_path, step)
+    (tmp_path / "checkpoint-6").mkdir()  # cut off before anything was written
     assert ckpt.last_checkpoint(tmp_path).name == "checkpoint-4"
     assert ckpt.checkpoint_step(ckpt.last_checkpoint(tmp_path)) == 4
     assert ckpt.last_checkpoint(tmp_path / "missing") is None
@@ -251,8 +264,7 @@ def test_last_checkpoint_skips_a_half_written_one(tmp_path):
 
 def test_resuming_with_other_settings_is_refused(tmp_path):
     ckpt.check_run_matches(tmp_path, {"max_steps": 10})
-    (tmp_path / "checkpoint-5").mkdir()
-    (tmp_path / "checkpoint-5" / "trainer_state.json").write_text("{}")
+    _fake_checkpoint(tmp_path, 5)
     with pytest.raises(ValueError, match="max_steps: 10 -> 20"):
         ckpt.check_run_matches(tmp_path, {"max_steps": 20})
     ckpt.start_fresh(tmp_path)
@@ -303,9 +315,10 @@ def _run(tokenizer, out, **kw):
     from grpo_course.lora import lora_settings, to_peft_config
     from grpo_course.train import train
 
+    kw = {"verbose": False, **kw}
     return train("gsm8k", CPU_TEST, output_dir=out, model=_small_model(tokenizer), tokenizer=tokenizer,
                  peft_config=to_peft_config(lora_settings("cpu-tiny")), data=_data(), save_steps=2, eval_size=4,
-                 overrides=FAST, live=False, verbose=False, threads=1, **kw)
+                 overrides=FAST, live=False, threads=1, **kw)
 
 
 def _state_tensors(optimizer):
@@ -370,12 +383,6 @@ def test_a_finished_run_is_trained_afresh_by_default(tiny_tokenizer, tmp_path):
     rows = [json.loads(x)["step"] for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert rows == [1, 2]  # the old run's rows were replaced, not doubled
     assert [r["step"] for r in again.trainer.state.log_history if "reward" in r] == [1, 2]
-
-
-def _fake_checkpoint(run, step):
-    d = run / f"checkpoint-{step}"
-    d.mkdir(parents=True)
-    (d / "trainer_state.json").write_text(json.dumps({"global_step": step}))
 
 
 @pytest.mark.parametrize("steps_done, resume, action", [
@@ -478,6 +485,184 @@ def test_sft_priming_trains_the_adapter_on_demonstrations(tiny_tokenizer, tmp_pa
     assert result.steps == 3 and result.examples == 8 and result.first_loss > 0
     changed = {n for n, p in model.named_parameters() if not torch.equal(p, before[n])}
     assert changed and all("lora_" in n for n in changed)  # only the adapter moved
+
+
+# ---- damaged and torn checkpoints (issue #15) -------------------------------------------------------------
+# A checkpoint counts only when complete; a damaged newest one is skipped, with a warning, for the previous
+# complete one; a damaged one with nothing before it is refused in plain words; a torn log line is trimmed.
+
+
+def _tear(path):
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+
+
+DAMAGE = {  # what happens to the newest checkpoint, the words the warning must hold
+    "torn trainer_state.json": (lambda d: _tear(d / "trainer_state.json"), "trainer_state.json is cut off"),
+    "empty trainer_state.json": (lambda d: (d / "trainer_state.json").write_text(""), "trainer_state.json"),
+    "no trainer_state.json": (lambda d: (d / "trainer_state.json").unlink(), "trainer_state.json is missing"),
+    "missing optimizer.pt": (lambda d: (d / "optimizer.pt").unlink(), "optimizer.pt (the optimizer's state) is missing"),
+    "cut-off optimizer.pt": (lambda d: _tear(d / "optimizer.pt"), "optimizer.pt (the optimizer's state) is cut off"),
+    "missing scheduler.pt": (lambda d: (d / "scheduler.pt").unlink(), "scheduler.pt (the learning-rate"),
+    "missing rng_state.pth": (lambda d: (d / "rng_state.pth").unlink(), "rng_state.pth (the random number"),
+    "cut-off weights": (lambda d: _tear(d / "adapter_model.safetensors"), "adapter_model.safetensors (the model "
+                                                                          "weights) is cut off"),
+    "no weights": (lambda d: (d / "adapter_model.safetensors").unlink(), "no model weights"),
+}
+
+
+@pytest.fixture(scope="module")
+def cut_run(tiny_tokenizer, tmp_path_factory):
+    """A 6-step run cut at step 5 (checkpoints 2 and 4 on disk), and the LoRA weights of the same run trained
+    without a break: the reference a resume must reproduce."""
+    root = tmp_path_factory.mktemp("damaged")
+    whole = _run(tiny_tokenizer, root / "whole", compare=False)
+    weights = {n: p.detach().clone() for n, p in whole.model.named_parameters() if "lora_" in n}
+    cut = _run(tiny_tokenizer, root / "cut", compare=False, stop_at_step=5)
+    assert cut.interrupted and [step for step, _ in ckpt.checkpoints(root / "cut")] == [2, 4]
+    return root / "cut", weights
+
+
+def _damaged_copy(cut_run, tmp_path, damage):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(cut_run[0], run)
+    if damage is not None:
+        DAMAGE[damage][0](run / "checkpoint-4")
+    return run
+
+
+@pytest.mark.parametrize("damage", sorted(DAMAGE))
+def test_a_damaged_newest_checkpoint_is_skipped_for_the_previous_complete_one(cut_run, tmp_path, damage):
+    from grpo_course.train.pipeline import decide_start
+
+    run = _damaged_copy(cut_run, tmp_path, damage)
+    assert ckpt.inspect_checkpoint(run / "checkpoint-2").complete
+    status = ckpt.inspect_checkpoint(run / "checkpoint-4")
+    assert not status.complete and any(DAMAGE[damage][1] in p for p in status.problems), status.problems
+    assert ckpt.last_checkpoint(run).name == "checkpoint-2"
+    decision = decide_start(run, 6)
+    assert decision.action == "resume" and decision.checkpoint.name == "checkpoint-2"
+    assert len(decision.warnings) == 1 and "checkpoint-4 is incomplete and is skipped in favour of checkpoint-2" \
+        in decision.warnings[0] and DAMAGE[damage][1] in decision.warnings[0]
+
+
+@pytest.mark.parametrize("damage", ["torn trainer_state.json", "missing optimizer.pt", "cut-off weights"])
+def test_a_rerun_resumes_exactly_from_the_previous_complete_checkpoint(tiny_tokenizer, cut_run, tmp_path, damage,
+                                                                       capsys):
+    import torch
+
+    run = _damaged_copy(cut_run, tmp_path, damage)
+    resumed = _run(tiny_tokenizer, run, compare=False)  # verbose=False: the warning is printed all the same
+    out = capsys.readouterr().out
+    assert "warning: checkpoint-4 is incomplete and is skipped in favour of checkpoint-2" in out
+    assert DAMAGE[damage][1] in out
+    assert resumed.resumed_from == 2 and resumed.finished and resumed.global_step == 6
+    for name, p in resumed.model.named_parameters():  # the same weights as the run that never broke
+        if "lora_" in name:
+            torch.testing.assert_close(p, cut_run[1][name], rtol=0, atol=1e-7)
+    rows = [json.loads(x)["step"] for x in (run / "metrics.jsonl").read_text().splitlines()]
+    assert rows == [1, 2, 3, 4, 5, 6]
+    assert [step for step, _ in ckpt.checkpoints(run)] == [4, 6]  # step 4 was saved again, whole
+
+
+def test_a_torn_last_log_line_is_trimmed_before_the_log_is_read(tiny_tokenizer, cut_run, tmp_path, capsys):
+    run = _damaged_copy(cut_run, tmp_path, None)
+    with (run / "metrics.jsonl").open("a") as f:
+        f.write('{"step": 6, "reward": 0.12')  # the session died while this line was written
+    rows, torn = ckpt.read_log(run / "metrics.jsonl")
+    assert torn == 1 and [r["step"] for r in rows] == [1, 2, 3, 4, 5]
+    resumed = _run(tiny_tokenizer, run, compare=False, verbose=True)
+    assert "1 line(s) cut off mid-write are removed" in capsys.readouterr().out
+    assert resumed.resumed_from == 4 and resumed.finished
+    assert [json.loads(x)["step"] for x in (run / "metrics.jsonl").read_text().splitlines()] == [1, 2, 3, 4, 5, 6]
+
+
+def test_a_damaged_checkpoint_with_nothing_before_it_is_refused_in_plain_words(cut_run, tmp_path):
+    import shutil
+
+    from grpo_course.train.pipeline import decide_start
+    from grpo_course.usage import UsageError
+
+    run = _damaged_copy(cut_run, tmp_path, "missing optimizer.pt")
+    shutil.rmtree(run / "checkpoint-2")
+    with pytest.raises(UsageError, match=r"checkpoint-4 cannot be resumed: optimizer\.pt \(the optimizer's state\) is "
+                                         r"missing\. There is no earlier complete checkpoint.*resume='fresh'"):
+        decide_start(run, 6)
+    assert (run / "checkpoint-4" / "trainer_state.json").is_file()  # refused: nothing deleted
+    assert decide_start(run, 6, "fresh").action == "fresh"  # the way out the message names
+
+
+def test_a_checkpoint_cut_off_mid_save_with_nothing_before_it_starts_afresh_with_a_warning(cut_run, tmp_path):
+    import shutil
+
+    from grpo_course.train.pipeline import decide_start
+
+    run = _damaged_copy(cut_run, tmp_path, "torn trainer_state.json")
+    shutil.rmtree(run / "checkpoint-2")
+    decision = decide_start(run, 6)
+    assert decision.action == "fresh" and decision.checkpoint is None
+    assert "checkpoint-4 is incomplete and is skipped in favour of a fresh start" in decision.warnings[0]
+
+
+def test_checkpoints_of_several_processes_and_of_deepspeed_count_as_complete(tmp_path):
+    import torch
+
+    ddp = _fake_checkpoint(tmp_path / "ddp", 2)
+    (ddp / "rng_state.pth").rename(ddp / "rng_state_0.pth")
+    torch.save({}, ddp / "rng_state_2.pth")
+    assert "rng_state_1.pth" in ckpt.inspect_checkpoint(ddp).problems[0]  # rank 1's file is missing
+    torch.save({}, ddp / "rng_state_1.pth")
+    assert ckpt.inspect_checkpoint(ddp).complete
+    ds = tmp_path / "ds" / "checkpoint-2"
+    (ds / "global_step2").mkdir(parents=True)
+    (ds / "trainer_state.json").write_text(json.dumps({"global_step": 2}))
+    torch.save({}, ds / "rng_state.pth")
+    torch.save({}, ds / "global_step2" / "mp_rank_00_model_states.pt")
+    assert "holds no optimizer state" in ckpt.inspect_checkpoint(ds).problems[0]
+    torch.save({}, ds / "global_step2" / "bf16_zero_pp_rank_0_mp_rank_00_optim_states.pt")
+    assert ckpt.inspect_checkpoint(ds).complete
+
+
+def test_an_empty_held_out_set_is_refused_before_training(tiny_tokenizer, tmp_path):
+    from grpo_course.lora import lora_settings, to_peft_config
+    from grpo_course.train import train
+    from grpo_course.usage import UsageError
+
+    data = _data()
+    with pytest.raises(UsageError, match="no held-out problems to compare"):
+        train("gsm8k", CPU_TEST, steps=2, output_dir=tmp_path / "run", model=_small_model(tiny_tokenizer),
+              tokenizer=tiny_tokenizer, peft_config=to_peft_config(lora_settings("cpu-tiny")),
+              data=TaskData(data.train, [], "generated, no held-out rows"), live=False, verbose=False, threads=1)
+    assert ckpt.last_checkpoint(tmp_path / "run") is None and not (tmp_path / "run" / "metrics.jsonl").exists()
+
+
+def test_a_before_after_of_nothing_is_refused():
+    from grpo_course.compare import Comparison, Evaluation
+
+    with pytest.raises(ValueError, match="nothing to compare"):
+        Comparison(Evaluation([], [], []), Evaluation([], [], []))
+
+
+def test_unscored_rows_are_excluded_from_the_before_after_and_reported():
+    """legal-qa's judges may not score a completion (budget cap, outage): that row is left out of the paired
+    before/after and counted, never scored as wrong (issue #15)."""
+    from grpo_course.compare import Comparison, Evaluation
+
+    rows = [{"question": f"q{i}", "answer": "#### 1"} for i in range(5)]
+    before = Evaluation(["c"] * 5, [False, None, False, True, False], [True] * 5, "before", rows)
+    after = Evaluation(["c"] * 5, [True, True, None, True, None], [True] * 5, "after", rows)
+    assert (before.unscored, after.unscored, before.accuracy, after.accuracy) == (1, 2, 0.25, 1.0)
+    cmp = Comparison(before, after)
+    assert cmp.graded_pairs() == ([False, True], [True, True], 3)
+    text = cmp.summary()
+    assert "the 2 of 5 problems graded both times): 50.0% -> 100.0%  (+50.0%)" in text
+    assert "3 of 5 problems left out: unscored before 1, after 2" in text and "problems fixed 1, broken 0" in text
+    assert cmp.greedy().before == 0.5 and cmp.greedy().after == 1.0
+    nothing = Comparison(Evaluation(["c"], [None], [False], "b", rows[:1]), Evaluation(["c"], [True], [True], "a",
+                                                                                      rows[:1]))
+    assert "no problem was graded both before and after" in nothing.summary()
 
 
 def test_a_run_that_dies_before_its_first_checkpoint_starts_over_cleanly(tiny_tokenizer, tmp_path):

@@ -9,6 +9,16 @@ from __future__ import annotations
 import argparse
 import sys
 
+from .usage import EXIT_USAGE, UsageError, positive_int
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a mistake is a :class:`~grpo_course.usage.UsageError`: :func:`main` prints it as one
+    ``error:`` line (argparse prints the whole usage block first)."""
+
+    def error(self, message: str):
+        raise UsageError(f"{message} (see {self.prog} --help)")
+
 
 def _cmd_profile(args: argparse.Namespace) -> int:
     from .bootstrap import check_runtime
@@ -75,8 +85,14 @@ def _cmd_smoke(args: argparse.Namespace) -> int:
     return smoke_main(profile.name if profile else None, args.output_dir)
 
 
+def _cmd_preflight(args: argparse.Namespace) -> int:
+    from .preflight import run  # stage 08: will GRPO learn with these settings? go / no-go before training
+
+    return run(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="grpo-course", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="grpo-course", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("profile", help="print the hardware profile this runtime gets, and why")
@@ -97,7 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("lora-params", help="exact trainable LoRA parameters (per module, then the total)")
     p.add_argument("--model", default="llama-3.2-3b", help="architecture key or hub id (data/architectures.json)")
-    p.add_argument("--rank", type=int, default=64, help="LoRA rank r")
+    p.add_argument("--rank", type=positive_int, default=64, help="LoRA rank r")
     p.add_argument("--targets", default="q_proj,k_proj,v_proj,o_proj",
                    help="comma-separated modules, or all-linear (the seven projections) / attention / mlp")
     p.set_defaults(func=_cmd_lora_params)
@@ -117,12 +133,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--profile", help="run another profile's path (default: this runtime's)")
     p.add_argument("--output-dir", help="keep the run here (default: a temporary folder, deleted after)")
     p.set_defaults(func=_cmd_smoke)
+
+    p = sub.add_parser("preflight", help="before training: rewards, prompt lengths, G samples per prompt, fit; "
+                                         "go / no-go with the fixes (exit 0 / 1)")
+    from .preflight import add_arguments as add_preflight_arguments
+
+    add_preflight_arguments(p)
+    p.set_defaults(func=_cmd_preflight)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    return args.func(args)
+    """Run one subcommand. A mistake in what was asked (an unknown task or profile, a number that must be
+    positive, a folder that cannot be written, nothing to evaluate) is one ``error:`` line on stderr and
+    exit status 2, never a traceback."""
+    from .hardware import UnknownProfileError
+
+    try:
+        args = build_parser().parse_args(argv)
+        return args.func(args)
+    except (UsageError, UnknownProfileError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_USAGE
 
 
 if __name__ == "__main__":

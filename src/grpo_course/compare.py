@@ -32,10 +32,13 @@ ADAPTER_NAMES = ("before (adapter off)", "after (adapter on)")
 
 @dataclass
 class Evaluation:
-    """Greedy completions on held-out rows, graded by the task: correct and well-formed per row."""
+    """Greedy completions on held-out rows, graded by the task: correct and well-formed per row.
+
+    ``correct[i]`` is ``None`` when the task could not grade row ``i`` (legal-qa's judges could not score it:
+    budget cap, outage). Such a row is excluded, never counted as wrong, and :attr:`unscored` counts it."""
 
     completions: list[str]
-    correct: list[bool]
+    correct: list[bool | None]
     formatted: list[bool]
     name: str = "model"
     rows: list[dict] = field(default_factory=list, repr=False)
@@ -45,8 +48,17 @@ class Evaluation:
         return len(self.completions)
 
     @property
+    def graded(self) -> int:
+        return sum(c is not None for c in self.correct)
+
+    @property
+    def unscored(self) -> int:
+        return self.n - self.graded
+
+    @property
     def accuracy(self) -> float:
-        return sum(self.correct) / self.n if self.n else 0.0
+        """The share of graded rows that are correct (``nan`` when no row could be graded)."""
+        return sum(c is True for c in self.correct) / self.graded if self.graded else float("nan")
 
     @property
     def format_rate(self) -> float:
@@ -83,7 +95,8 @@ def evaluate_greedy(model, tokenizer, rows: Sequence[dict], *, task, max_new_tok
     rows = list(rows)
     prompts = [r["prompt"] if "prompt" in r else task.to_prompt(r) for r in rows]
     completions = generate(model, tokenizer, prompts, max_new_tokens, profile, use_adapter=use_adapter)
-    return Evaluation(list(completions), [bool(task.is_correct(c, r)) for c, r in zip(completions, rows)],
+    verdicts = [task.is_correct(c, r) for c, r in zip(completions, rows)]  # None: could not be graded
+    return Evaluation(list(completions), [None if v is None else bool(v) for v in verdicts],
                       [bool(task.follows_format(c)) for c in completions], name, rows)
 
 
@@ -97,6 +110,9 @@ def _greedy_text(result, i: int) -> str:
 
 
 def check_paired(before, after) -> None:
+    if not before.n_problems or not after.n_problems:
+        raise ValueError("nothing to compare: no held-out problems were evaluated (an empty held-out set), so there "
+                         "is no before/after accuracy to report")
     if before.n_problems != after.n_problems:
         raise ValueError(f"{before.name} ({before.n_problems} problems) and {after.name} ({after.n_problems}) were "
                          "not run on the same problems: a paired comparison needs identical problem lists")
@@ -123,13 +139,21 @@ class Comparison:
     def __post_init__(self):
         check_paired(self.before, self.after)
 
+    def graded_pairs(self, mode: str = "lenient") -> tuple[list[bool], list[bool], int]:
+        """Greedy verdicts before and after on the problems graded both times, and how many problems were
+        left out because one side could not be graded (``None``: e.g. the judges could not score it)."""
+        pairs = [(b, a) for b, a in zip(self.before.greedy_correct(mode), self.after.greedy_correct(mode))
+                 if b is not None and a is not None]
+        return [b for b, _ in pairs], [a for _, a in pairs], self.before.n_problems - len(pairs)
+
     def greedy(self, mode: str = "lenient") -> metrics.PairedDifference:
-        b = [float(x) for x in self.before.greedy_correct(mode)]
-        a = [float(x) for x in self.after.greedy_correct(mode)]
-        return metrics.paired_bootstrap(b, a, self.confidence, seed=self.seed)
+        b, a, _ = self.graded_pairs(mode)
+        return metrics.paired_bootstrap([float(x) for x in b], [float(x) for x in a], self.confidence,
+                                        seed=self.seed)
 
     def greedy_mcnemar(self, mode: str = "lenient") -> metrics.McNemar:
-        return metrics.mcnemar(self.before.greedy_correct(mode), self.after.greedy_correct(mode))
+        b, a, _ = self.graded_pairs(mode)
+        return metrics.mcnemar(b, a)
 
     def sampled(self, mode: str = "lenient") -> metrics.PairedDifference:
         """Sampled pass@1 (each problem's ``c/n``), paired over problems."""
@@ -170,12 +194,22 @@ class Comparison:
     def summary(self) -> str:
         if isinstance(self.after, Evaluation):  # training's short report: accuracy, format, fixed and broken
             b, a = self.before, self.after
-            fixed = sum((not x) and y for x, y in zip(b.correct, a.correct))
-            broken = sum(x and (not y) for x, y in zip(b.correct, a.correct))
-            return (f"held-out accuracy (greedy, {a.n} problems never trained on): "
-                    f"{b.accuracy:.1%} -> {a.accuracy:.1%}  ({a.accuracy - b.accuracy:+.1%})\n"
-                    f"format followed: {b.format_rate:.1%} -> {a.format_rate:.1%}; "
-                    f"problems fixed {fixed}, broken {broken}")
+            before, after, left_out = self.graded_pairs()
+            fixed = sum((not x) and y for x, y in zip(before, after))
+            broken = sum(x and (not y) for x, y in zip(before, after))
+            fmt = f"format followed: {b.format_rate:.1%} -> {a.format_rate:.1%}"
+            if not left_out:
+                return (f"held-out accuracy (greedy, {a.n} problems never trained on): "
+                        f"{b.accuracy:.1%} -> {a.accuracy:.1%}  ({a.accuracy - b.accuracy:+.1%})\n"
+                        f"{fmt}; problems fixed {fixed}, broken {broken}")
+            unscored = (f"{left_out} of {a.n} problems left out: unscored before {b.unscored}, after {a.unscored} "
+                        "(the judges could not score them; excluded, not counted as wrong)")
+            if not before:
+                return f"held-out accuracy (greedy): no problem was graded both before and after\n{unscored}\n{fmt}"
+            acc_b, acc_a = sum(before) / len(before), sum(after) / len(after)
+            return (f"held-out accuracy (greedy, the {len(before)} of {a.n} problems graded both times): "
+                    f"{acc_b:.1%} -> {acc_a:.1%}  ({acc_a - acc_b:+.1%})\n{unscored}\n"
+                    f"{fmt}; problems fixed {fixed}, broken {broken}")
         lines = [f"before: {self.before.name}   after: {self.after.name}   "
                  f"({self.before.n_problems} problems, the same for both)", self.table()]
         if self.before.greedy is not None and self.after.greedy is not None:
@@ -206,7 +240,7 @@ class Comparison:
             right = textwrap.wrap(_greedy_text(self.after, i), width, replace_whitespace=False) or [""]
             left = [piece for line in left for piece in line.split("\n")]
             right = [piece for line in right for piece in line.split("\n")]
-            mark = {True: "correct", False: "wrong"}
+            mark = {True: "correct", False: "wrong", None: "unscored"}
             lines = [f"Q: {question}", f"gold answer: {gold}",
                      f"{self.labels[0] + ': ' + mark[self.before.greedy_correct()[i]]:<{width}} | "
                      f"{self.labels[1]}: {mark[self.after.greedy_correct()[i]]}"]
@@ -256,4 +290,5 @@ def before_after(model, tokenizer, problems: Sequence[dict], evaluate: Callable[
         raise ValueError("before_after needs a peft model (its adapter is switched off for 'before'), "
                          "base_model= (the starting weights of a fully fine-tuned model) or before=")
     after = evaluate(model, tokenizer, problems, name=after_name, **kwargs)
-    return Comparison(before, after)
+    task = kwargs.get("task")  # the gold answer shown beside each example is in the task's own column
+    return Comparison(before, after, gold_column=getattr(task, "gold_column", "answer"))

@@ -67,14 +67,17 @@ def repetition_score(text: str, n: int = 3) -> float:
 def is_hedged(text: str) -> bool:
     """Does the completion offer several values as its answer?
 
-    True when its final answer span is a hedge ("17 or 18", "between 17 and 18", "maybe 18?"), or
+    True when its final answer span is a hedge ("17 or 18", "between 17 and 18", "18 ± 1", "at least 18"),
     when it gives several *different* final answers (``<answer>17</answer> ... <answer>18</answer>``,
-    or more than the strict grader's limit of answers)."""
+    or more than the strict grader's limit of answers), or, without an answer anchor, when its last
+    sentence hedges ("It is 17 or 18")."""
     from ..rewards.math import find_answer
     from ..rewards.normalize import is_hedge
 
     lenient = find_answer(text, "lenient")
     if lenient is not None and lenient.kind != "last number" and lenient.span and is_hedge(lenient.span):
+        return True
+    if lenient is not None and lenient.span is None:  # the lenient grader found no single answer
         return True
     strict = find_answer(text, "strict")
     return bool(strict is not None and strict.span is None and strict.reason.startswith(_SEVERAL))

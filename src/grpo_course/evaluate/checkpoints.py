@@ -27,20 +27,19 @@ from .runner import EvalResult, evaluate_model
 
 
 def list_checkpoints(run_dir: str | Path) -> list[tuple[int, Path]]:
-    """``[(step, folder), ...]`` of the run's complete checkpoints, oldest first."""
+    """``[(step, folder), ...]`` of the run's checkpoints with whole weights and trainer state, oldest first."""
     from ..checkpoint import checkpoints
 
-    return checkpoints(run_dir)
+    return checkpoints(run_dir, need="weights")
 
 
 def training_log(run_dir: str | Path) -> list[dict]:
     """Per-step training rows with ``step`` and ``reward``: the run's ``metrics.jsonl`` (stage 04's
     monitor) or, failing that, the newest checkpoint's ``trainer_state.json`` log history."""
+    from ..checkpoint import read_log
+
     run_dir = Path(run_dir)
-    path = run_dir / "metrics.jsonl"
-    rows: list[dict] = []
-    if path.is_file():
-        rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    rows = read_log(run_dir / "metrics.jsonl")[0]  # a last line cut off mid-write is skipped
     if not any("reward" in r for r in rows):
         found = list_checkpoints(run_dir)
         if found:

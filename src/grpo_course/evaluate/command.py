@@ -16,6 +16,8 @@ import argparse
 from datetime import datetime
 from pathlib import Path
 
+from ..usage import UsageError, check_writable, non_negative_int, positive_int
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--profile", default=None, help="hardware profile (default: detected; GRPO_COURSE_PROFILE)")
@@ -31,16 +33,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="tiny | gsm8k (hub) | a JSONL file with GSM8K's question/answer columns "
                         "(default: tiny on CPU, gsm8k on GPU)")
     p.add_argument("--split", default="test")
-    p.add_argument("--limit", type=int, default=None, help="first N problems (default: 200 on CPU, all on GPU)")
-    p.add_argument("--n", type=int, default=8, help="samples per problem for pass@k (0: greedy only)")
+    p.add_argument("--limit", type=positive_int, default=None,
+                   help="first N problems (default: 200 on CPU, all on GPU)")
+    p.add_argument("--n", type=non_negative_int, default=8, help="samples per problem for pass@k (0: greedy only)")
     p.add_argument("--temperature", type=float, default=1.0, help="sampling temperature for the n samples")
     p.add_argument("--no-greedy", action="store_true", help="skip the greedy completion")
-    p.add_argument("--max-new-tokens", type=int, default=None, help="default: the profile's completion length")
-    p.add_argument("--batch-size", type=int, default=None,
+    p.add_argument("--max-new-tokens", type=positive_int, default=None,
+                   help="default: the profile's completion length")
+    p.add_argument("--batch-size", type=positive_int, default=None,
                    help="completions per generate call (default: 1024 on CPU, 64 on a T4, 512 with vLLM)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default=None, help="folder for the tables (default: runs/eval/<time>)")
-    p.add_argument("--examples", type=int, default=1, help="audit examples to print per flag")
+    p.add_argument("--examples", type=non_negative_int, default=1, help="audit examples to print per flag")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("--task", default="gsm8k", help="task to evaluate: gsm8k, code, medcalc, legal-qa")
 
@@ -64,13 +68,21 @@ def run_math(args: argparse.Namespace) -> int:
     cpu = profile.device == "cpu"
     adapter = Path(args.adapter) if args.adapter else (default_adapter(profile) if cpu and not args.model else None)
     if adapter is not None and not (adapter / "adapter_config.json").is_file():
-        print(f"error: {adapter} holds no LoRA adapter (adapter_config.json)")
-        return 2
+        raise UsageError(f"{adapter} holds no LoRA adapter (adapter_config.json)")
     source = args.data or ("tiny" if cpu else "gsm8k")
     limit = args.limit if args.limit is not None else (200 if cpu else None)
-    problems, description = load_problems(source, args.split, limit)
+    try:
+        problems, description = load_problems(source, args.split, limit)
+    except (ValueError, FileNotFoundError) as err:  # no rows, rows without GSM8K's columns, no such file
+        raise UsageError(f"cannot evaluate: {err}") from None
     max_new = args.max_new_tokens or profile.max_completion_length
     out = Path(args.out) if args.out else runs_dir() / "eval" / datetime.now().strftime("%Y%m%d-%H%M%S")
+    if args.checkpoints:
+        from .checkpoints import list_checkpoints
+
+        if not list_checkpoints(args.checkpoints):
+            raise UsageError(f"no complete checkpoints in {args.checkpoints}")
+    check_writable(out)  # before the model loads, not after the evaluation ran
     print(f"profile {profile.name} ({reason}); data: {description}, {len(problems)} problems")
 
     model, tokenizer = load_for_eval(profile, args.model, adapter)
@@ -108,9 +120,6 @@ def run_math(args: argparse.Namespace) -> int:
         from .checkpoints import evaluate_checkpoints, list_checkpoints
 
         found = list_checkpoints(args.checkpoints)
-        if not found:
-            print(f"error: no checkpoints in {args.checkpoints}")
-            return 2
         if not hasattr(model, "peft_config"):
             from peft import PeftModel
 
@@ -154,9 +163,10 @@ def run_task(args: argparse.Namespace) -> int:
         print(f"note: {', '.join(ignored)} apply to GSM8K only; task {args.task} uses its own held-out data and model")
     adapter = Path(args.adapter) if args.adapter else "auto"
     if isinstance(adapter, Path) and not (adapter / "adapter_config.json").is_file():
-        print(f"error: {adapter} holds no LoRA adapter (adapter_config.json)")
-        return 2
+        raise UsageError(f"{adapter} holds no LoRA adapter (adapter_config.json)")
     n = max(1, args.n)
+    out = Path(args.out) if args.out else runs_dir() / "eval" / f"{args.task}-{datetime.now():%Y%m%d-%H%M%S}"
+    check_writable(out)  # before the model loads, not after the evaluation ran
     result = evaluate_task(args.task, profile, adapter=adapter, n=n, temperature=args.temperature,
                            limit=args.limit, max_new_tokens=args.max_new_tokens, seed=args.seed,
                            progress=not args.no_progress, model=None)
@@ -167,7 +177,6 @@ def run_task(args: argparse.Namespace) -> int:
     for label in result.completions:
         if args.examples:
             print(result.example(label))
-    out = Path(args.out) if args.out else runs_dir() / "eval" / f"{args.task}-{datetime.now():%Y%m%d-%H%M%S}"
     path = result.save(out / "task_eval.json")
     print(f"saved {path}")
     return 0

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from ..hardware import Profile
 from ..tasks import Scored, Task
+from ..usage import UsageError
 from .checkpoints import load_for_eval
 
 
@@ -37,8 +38,13 @@ class TaskEvaluation:
             lines.append(f"  {label:<22} {s.summary()}")
         if self.paired:
             p = self.paired
-            lines.append(f"  after - before (paired over problems): {p['difference']:+.1%} "
-                         f"[{p['low']:+.1%}, {p['high']:+.1%}]")
+            left_out = (f"; {p['excluded']} problem(s) left out: unscored before or after (excluded, not counted "
+                        "as 0)" if p.get("excluded") else "")
+            if p.get("difference") is None:
+                lines.append(f"  after - before: no problem was scored both before and after{left_out}")
+            else:
+                lines.append(f"  after - before (paired over {p['compared']} problems): {p['difference']:+.1%} "
+                             f"[{p['low']:+.1%}, {p['high']:+.1%}]{left_out}")
         return "\n".join(lines)
 
     def example(self, label: str | None = None, i: int = 0, width: int = 400) -> str:
@@ -57,6 +63,20 @@ class TaskEvaluation:
                             "per_sample": s.per_sample} for k, s in self.results.items()},
             "completions": self.completions}, indent=1, default=str))
         return path
+
+
+def paired_problem_scores(before: Scored, after: Scored) -> tuple[list[float], list[float], int]:
+    """Per problem, the mean of its scored samples before and after, over the problems with a scored sample on
+    both sides; and how many problems were left out. An unscored sample (``None``: the judges could not score
+    it) is excluded, never counted as 0: "before" spends a shared judge budget first, so zeros would bias the
+    difference downward."""
+    b, a = [], []
+    for xs, ys in zip(before.per_sample, after.per_sample):
+        xs, ys = [x for x in xs if x is not None], [y for y in ys if y is not None]
+        if xs and ys:
+            b.append(sum(xs) / len(xs))
+            a.append(sum(ys) / len(ys))
+    return b, a, len(before.per_sample) - len(b)
 
 
 def default_adapter(task: Task, profile: Profile) -> Path | None:
@@ -89,6 +109,8 @@ def evaluate_task(task, profile: Profile | str | None = None, *, model=None, tok
                          "grpo_course.evaluate.evaluate_model (grpo-course eval)")
     data = task.load(profile)
     rows = data.heldout[:limit] if limit else data.heldout
+    if not rows:
+        raise UsageError(f"task {task.name}: no held-out problems to evaluate ({data.source})")
     if model is None:
         if adapter == "auto":
             adapter = default_adapter(task, profile)
@@ -116,10 +138,11 @@ def evaluate_task(task, profile: Profile | str | None = None, *, model=None, tok
             results[label] = task.score(rows, texts, profile, **({"panel": panel} if panel else {}))
     paired = None
     if len(results) == 2:
-        before, after = (results[k] for k in labels)
-        b = [sum(x or 0.0 for x in g) / max(1, len(g)) for g in before.per_sample]
-        a = [sum(x or 0.0 for x in g) / max(1, len(g)) for g in after.per_sample]
-        d = paired_bootstrap(b, a, seed=seed)
-        paired = {"difference": d.difference.estimate, "low": d.difference.low, "high": d.difference.high,
-                  "p_value": d.p_value}
+        b, a, excluded = paired_problem_scores(*(results[k] for k in labels))
+        paired = {"difference": None, "low": None, "high": None, "p_value": None, "compared": len(b),
+                  "excluded": excluded}
+        if b:
+            d = paired_bootstrap(b, a, seed=seed)
+            paired.update(difference=d.difference.estimate, low=d.difference.low, high=d.difference.high,
+                          p_value=d.p_value)
     return TaskEvaluation(task.name, profile.name, data.source, results, completions, list(rows), paired)

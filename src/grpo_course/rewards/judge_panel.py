@@ -1,5 +1,6 @@
 """The legal-QA judge panel: two LLM judges behind one reward with a budget cap, its cost plan, and the
-panel a run makes active (``legal_qa_judges``, the registry reward of task ``legal-qa``).
+panel a run makes active (``legal_qa_judges`` and ``legal_qa_format``, the registry rewards of task
+``legal-qa``).
 
 :func:`panel_for` picks the judges for a profile: on a GPU, Claude (``ANTHROPIC_API_KEY``) and Gemini
 (``GEMINI_API_KEY``) from the environment or Colab's secrets; on CPU, and whenever ``judges="offline"``,
@@ -14,7 +15,7 @@ import contextlib
 import logging
 import threading
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..hardware import Profile
 
@@ -32,6 +33,20 @@ class JudgePanel:
     kind: str  # "offline fake servers" or "API"
     server: object | None = None  # FakeJudgeServer
     processes: int = 1  # processes of the launch; each holds one panel with 1/processes of the limits
+    _last: tuple | None = field(default=None, repr=False)  # (batch key, rewards) of the latest batch judged
+
+    def judged(self, completions, prompts=None, **kwargs) -> list[float | None]:
+        """The judges' reward for each completion of a batch (``None``: unscored). TRL calls every reward
+        function of a step with the same batch; the second asks are answered from the first call, so a batch
+        is judged, logged and paid for once whichever reward function asks first."""
+        state = kwargs.get("trainer_state")
+        key = (getattr(state, "global_step", None), _texts(completions), _texts(prompts),
+               _texts(kwargs.get(getattr(self.reward, "reference_column", "reference"))))
+        if self._last is not None and self._last[0] == key:
+            return list(self._last[1])
+        rewards = list(self.reward(completions, prompts=prompts, **kwargs))
+        self._last = (key, rewards)
+        return list(rewards)
 
     @property
     def judges(self) -> list:
@@ -163,12 +178,37 @@ def active_panel() -> JudgePanel:
         return _DEFAULT[0]
 
 
+def _texts(values) -> tuple | None:
+    if values is None:
+        return None
+    try:
+        return tuple(repr(v) for v in values)
+    except TypeError:
+        return (repr(values),)
+
+
 def legal_qa_judges(completions, prompts=None, **kwargs) -> list[float | None]:
     """TRL reward: the active panel's rubric score (0..1; ``None`` when unscored). Reads ``reference``."""
-    return active_panel().reward(completions, prompts=prompts, **kwargs)
+    return active_panel().judged(completions, prompts=prompts, **kwargs)
 
 
 legal_qa_judges.reward_range = (0.0, 1.0)
+
+
+def legal_qa_format(completions, prompts=None, **kwargs) -> list[float | None]:
+    """TRL reward: stage 02's ``format`` (1.0 for a think block then a non-empty answer block, else 0.0), but
+    ``None`` for a completion the judges could not score (budget cap, outage). TRL drops a completion (it
+    leaves the group's mean and standard deviation and gets advantage 0) only when *every* reward function
+    returns ``None`` for it; a format score alone would train it as if the judges had said 0. Asks the active
+    panel for the judges' verdicts on the same batch (judged once per step, :meth:`JudgePanel.judged`).
+    Range [0, 1], or ``None``."""
+    from .math import format_reward
+
+    judged = active_panel().judged(completions, prompts=prompts, **kwargs)
+    return [None if j is None else f for f, j in zip(format_reward(completions), judged)]
+
+
+legal_qa_format.reward_range = (0.0, 1.0)
 
 
 @contextlib.contextmanager

@@ -11,17 +11,20 @@ Where the final answer is looked for, in this order (the first kind present wins
 Two modes (the difference matters, see ``notebooks/02_reward_design.ipynb``):
 
 * ``"strict"`` is for **rewards** (what the policy is optimised against): the answer needs an
-  explicit anchor (1-4), must be exactly one number (``"17 or 18"`` scores 0), several answer
-  blocks of the winning kind must agree (``<answer>17</answer><answer>18</answer>`` scores 0),
-  values compare exactly (``18.00 == 18``, ``$1,000 == 1000``, ``50% == 50``, ``3/4 == 0.75``),
-  and an unevaluated expression (``9 * 2``) is not an answer to a numeric question. LaTeX golds
-  (``\\frac{\\sqrt{3}}{2}``) go to math-verify.
+  explicit anchor (1-4), must be exactly one number (``"17 or 18"``, ``"18 ± 1"`` and
+  ``"at least 18"`` score 0), values compare exactly (``18.00 == 18``, ``$1,000 == 1000``,
+  ``50% == 50``, ``3/4 == 0.75``), and an unevaluated expression (``9 * 2``) is not an answer to a
+  numeric question. LaTeX golds (``\\frac{\\sqrt{3}}{2}``) go to math-verify.
 * ``"lenient"`` is for **evaluation** (measuring a model, never optimised against): no anchor
-  needed (last-number fallback), the last of several answers counts (a self-correction), a
-  longer span gives its first number (``18 dollars per day for 7 days``) but a hedge
-  (``17 or 18``) still scores 0, a truncated ``<answer>72`` counts, rounded decimals with two or
-  more places are accepted (``0.33`` for ``1/3``), and LaTeX or expressions go to math-verify.
-  Lenient forgives format, never ambiguity.
+  needed (last-number fallback), a longer span gives its first number (``18 dollars per day for
+  7 days``), a truncated ``<answer>72`` counts, rounded decimals with two or more places are
+  accepted (``0.33`` for ``1/3``), and LaTeX or expressions go to math-verify.
+
+Lenient forgives format, never ambiguity. In **both** modes a completion that commits to no single
+answer is wrong: a hedge (``17 or 18``, ``maybe 17, maybe 18``, a question echoed back: ``(Is it 17
+or 18?)``), a range (``18 ± 1``), an inequality (``at least 18``, ``>= 18``), or several answer blocks
+of the winning kind that disagree (``\\boxed{17} or \\boxed{18}``, ``#### 17`` then ``#### 18``,
+``<answer>17</answer><answer>18</answer>``, "the answer is 17. Actually, the answer is 18").
 
 math-verify runs in a child process with a hard timeout (:mod:`grpo_course.rewards.timeout`),
 because its own ``signal.alarm`` timeout fails in threads. Inputs that would make SymPy hang
@@ -266,12 +269,13 @@ def find_answer(text, mode: str = "lenient") -> Extraction | None:
     lenient = mode == "lenient"
     kind, spans, too_many = _candidates(text, lenient)
     if lenient:
-        usable = [s for s in spans if s.strip()]
+        usable = [s.strip() for s in spans if s.strip()]
         if usable:
-            span = usable[-1].strip()
-            return Extraction(kind, span, _span_number(span, mode), tuple(spans))
-        last = last_number(_ANNOTATION_RE.sub(" ", text[-4000:]))
-        return Extraction(LAST, last.text, last, ()) if last is not None else None
+            parsed = [_span_number(s, mode) for s in usable]
+            if len(usable) > 1 and len(_values(parsed, usable)) > 1:  # "\boxed{17} or \boxed{18}", "#### 17 ... #### 18"
+                return Extraction(kind, None, None, tuple(spans), reason="several different answers")
+            return Extraction(kind, usable[-1], parsed[-1], tuple(spans))
+        return _last_number_answer(_ANNOTATION_RE.sub(" ", text[-4000:]))
     if not spans:
         return None
     if too_many:
@@ -282,11 +286,31 @@ def find_answer(text, mode: str = "lenient") -> Extraction | None:
     parsed = [_span_number(s, mode) for s in stripped]
     if parsed[-1] is None and not _LATEX_MATH_RE.search(stripped[-1]) and re.search(r"\d", stripped[-1]):
         return Extraction(kind, None, None, tuple(spans), reason="not one number (a hedge or an expression)")
-    if len(spans) > 1:
-        values = {p.value if p is not None else ("text", clean_span(s)) for p, s in zip(parsed, stripped)}
-        if len(values) > 1:
-            return Extraction(kind, None, None, tuple(spans), reason="several different answers")
+    if len(spans) > 1 and len(_values(parsed, stripped)) > 1:
+        return Extraction(kind, None, None, tuple(spans), reason="several different answers")
     return Extraction(kind, stripped[-1], parsed[-1], tuple(spans))
+
+
+def _values(parsed: list[Number | None], spans: list[str]) -> set:
+    """The distinct answers a completion names: numbers by value, anything else by its cleaned text."""
+    return {p.value if p is not None else ("text", clean_span(s)) for p, s in zip(parsed, spans)}
+
+
+_CLAUSE_END_RE = re.compile(r"[.!?](?=\s)|\n")
+
+
+def _last_number_answer(text: str) -> Extraction | None:
+    """Lenient mode without an anchor: the last number, unless the clause that holds it commits to no
+    single value ("It is 17 or 18", "maybe 17, maybe 18", a question echoed back: "(Is it 17 or 18?)")."""
+    last = last_number(text)
+    if last is None:
+        return None
+    end = text.rfind(last.text)
+    end = len(text) if end < 0 else end
+    start = max((m.end() for m in _CLAUSE_END_RE.finditer(text, 0, end)), default=0)
+    if is_hedge(text[start:]):
+        return Extraction(LAST, None, None, (), reason="a hedge: no single answer")
+    return Extraction(LAST, last.text, last, ())
 
 
 def extract_answer(text, mode: str = "lenient") -> str | None:
@@ -331,22 +355,35 @@ def _safe_for_math_verify(s: str) -> bool:
     return not _TOWER_RE.search(s)
 
 
-@functools.lru_cache(maxsize=8192)
-def _math_verify_equal(gold: str, pred: str, timeout: float = MATH_VERIFY_TIMEOUT) -> bool:
-    """math-verify's verdict (gold first), computed in the timeout worker; False on timeout,
-    on error, or when math-verify is not installed."""
+def _math_verify_equal(gold: str, pred: str, timeout: float | None = None) -> bool:
+    """math-verify's verdict (gold first), computed in the timeout worker; False on timeout, on error,
+    or when math-verify is not installed. ``timeout`` defaults to :data:`MATH_VERIFY_TIMEOUT`, read at
+    each call. Only verdicts are cached: a timeout (one slow call on a busy machine) or a failed worker
+    says nothing about the answer, so the next call asks again."""
     if not (_safe_for_math_verify(gold) and _safe_for_math_verify(pred)):
         return False
-    from grpo_course.rewards.timeout import CallFailed, CallTimeout, call_with_timeout
+    from grpo_course.rewards.timeout import CallFailed, CallTimeout
 
+    limit = MATH_VERIFY_TIMEOUT if timeout is None else timeout
     try:
-        return bool(call_with_timeout("grpo_course.rewards._mathverify:equal", (gold, pred), timeout))
+        return _math_verify_verdict(gold, pred, limit)
     except CallTimeout:
-        log.warning("math-verify timed out after %.1fs on %r vs %r", timeout, gold[:80], pred[:80])
+        log.warning("math-verify timed out after %.1fs on %r vs %r", limit, gold[:80], pred[:80])
         return False
     except CallFailed as exc:
         log.debug("math-verify failed: %s", exc)
         return False
+
+
+@functools.lru_cache(maxsize=8192)
+def _math_verify_verdict(gold: str, pred: str, timeout: float) -> bool:
+    """The worker's verdict; raises on a timeout or a failure, and ``lru_cache`` keeps no exception."""
+    from grpo_course.rewards.timeout import call_with_timeout
+
+    return bool(call_with_timeout("grpo_course.rewards._mathverify:equal", (gold, pred), timeout))
+
+
+_math_verify_equal.cache_clear = _math_verify_verdict.cache_clear  # forget every cached verdict
 
 
 def _same_text(a: str, b: str) -> bool:
@@ -389,6 +426,8 @@ def _is_correct(completion, gold, mode: str, use_math_verify: bool) -> bool:
 
 
 def _span_equals_gold(ext: Extraction, gold_str: str, mode: str, use_math_verify: bool) -> bool:
+    if ext.number is None and is_hedge(ext.span):  # "17 or 18", "18 ± 1", "\geq 18": no single answer
+        return False  # (a span that parsed to a number is never a hedge: both parsers refuse those first)
     gold_number = parse_number(gold_str, "strict")
     if gold_number is not None:
         if ext.number is not None:

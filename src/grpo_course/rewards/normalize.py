@@ -9,7 +9,8 @@ Two modes, used by :mod:`grpo_course.rewards.math`:
 
 * **strict** (training rewards): the answer must be exactly one number, optionally dressed with
   a currency sign, a unit, a percent sign, LaTeX wrappers or trailing punctuation. ``17 or 18``,
-  ``18 (9 * 2)`` or ``not 17`` are not one number, so they parse to ``None`` (scored as wrong).
+  ``18 (9 * 2)``, ``not 17``, ``18 ± 1`` or ``at least 18`` are not one number, so they parse to ``None``
+  (scored as wrong).
 * **lenient** (evaluation): if the whole text is not one number, take the first number in it.
 
 Everything here is pure Python, bounded in time (inputs are capped, no exponentiation is ever
@@ -143,6 +144,27 @@ _DIGIT_RE = re.compile(r"\d")
 _NEGATION_RE = re.compile(r"\b(?:not|no|isn't|never|except)\b", re.IGNORECASE)
 _LATEX_LEFT_RE = re.compile(r"\\[A-Za-z]|[{}^_]")  # \sqrt{2} is not the number 2
 _HEDGE_RE = re.compile(r"\?|\b(?:or|either|maybe|perhaps|between)\b", re.IGNORECASE)
+# A range ("18 ± 1", "18 +/- 1", "18 \\pm 1") or an inequality ("at least 18", ">= 18", "\\geq 18", "18 or more")
+# names no single value. A sign or phrase counts only next to a number, and "<", ">" not inside an arrow ("->").
+_RANGE_RE = re.compile(r"[±∓]|\+\s*/\s*-|\+-(?=\s*[\d.])|\\[mp]m(?![A-Za-z])")
+_INEQUALITY_RE = re.compile(
+    r"(?:(?<![-=<>])[<>]=?|[≤≥≦≧⩽⩾]|\\(?:[lg]eq?(?:slant)?|[lg]t|n[lg]eq)(?![A-Za-z])"
+    r"|\b(?:at\s+(?:least|most)|(?:no\s+)?(?:more|less|fewer|greater)\s+than)\b)\s*[-−$€£¥₹]?\s*\.?\d"
+    r"|\d\s*%?\s+or\s+(?:more|less|fewer|greater|higher|lower|above|below)\b",
+    re.IGNORECASE,
+)
+_RANGE_OR_INEQUALITY_HINTS = ("±", "∓", "<", ">", "≤", "≥", "≦", "≧", "⩽", "⩾", "\\", "+", "least", "most", "than", " or ")
+
+
+def _range_or_inequality(s: str) -> bool:
+    """``s`` (cleaned) states a range or an inequality; a substring test first keeps the common case fast."""
+    low = s.lower()
+    if not any(h in low for h in _RANGE_OR_INEQUALITY_HINTS):
+        return False
+    return bool(_RANGE_RE.search(s) or _INEQUALITY_RE.search(s))
+
+
+_TAG_LIKE_RE = re.compile(r"</?[A-Za-z|][\w|-]{0,30}>")  # <think>, </answer>, <|im_end|>: markup, not signs
 
 
 def _token_value(m: re.Match) -> Number | None:
@@ -203,9 +225,15 @@ def find_numbers(text: str, limit: int = 200) -> list[Number]:
 
 
 def is_hedge(span: str) -> bool:
-    """Several numbers joined by a hedge word ("17 or 18", "between 17 and 18", "maybe 17, 18?")."""
-    s = clean_span(span)
-    return bool(_HEDGE_RE.search(s)) and len(_NUMBER_RE.findall(s)) > 1
+    """The text commits to no single value: several different numbers joined by a hedge word ("17 or 18",
+    "between 17 and 18", "maybe 17, maybe 18", "either 17, 18 or 19", "Is it 17 or 18?"), a range
+    ("18 ± 1") or an inequality ("at least 18", ">= 18", "18 or more")."""
+    s = _TAG_LIKE_RE.sub(" ", clean_span(span))
+    if not _DIGIT_RE.search(s):
+        return False
+    if _range_or_inequality(s):
+        return True
+    return bool(_HEDGE_RE.search(s)) and len({n.value for n in find_numbers(s, limit=50)}) > 1
 
 
 def last_number(text: str) -> Number | None:
@@ -223,7 +251,8 @@ def parse_number(span: str | None, mode: str = "strict") -> Number | None:
 
     strict: the cleaned span must hold exactly one number token and nothing else with a digit in
     it; words around it are allowed (units, "dollars", "x ="), but not hedges ("or", "maybe",
-    "between", "?") or negations ("not 17"). lenient: the first number in the span.
+    "between", "?"), negations ("not 17"), ranges ("18 ± 1") or inequalities ("at least 18", ">= 18").
+    lenient: the first number in the span (whether the span hedges is :func:`is_hedge`'s question).
     """
     if not span or not isinstance(span, str):
         return None
@@ -242,6 +271,8 @@ def parse_number(span: str | None, mode: str = "strict") -> Number | None:
     if len(matches) != 1:
         return None
     m = matches[0]
+    if _range_or_inequality(s):  # "18 ± 1", "at least 18", ">= 18": not one value
+        return None
     rest = s[: m.start()] + " " + s[m.end() :]
     if (
         _DIGIT_RE.search(rest)

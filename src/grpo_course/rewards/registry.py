@@ -48,6 +48,10 @@ _ENTRIES: dict[str, Entry] = {
         "grpo_course.rewards.judge_panel:legal_qa_judges",
         doc="legal-QA judges (the active JudgePanel of grpo_course.rewards.judge_panel), 0..1 or None",
     ),
+    "legal_qa_format": Entry(
+        "grpo_course.rewards.judge_panel:legal_qa_format",
+        doc="format (think block, then a non-empty answer block), None where the legal-QA judges could not score",
+    ),
 }
 _CALLABLES: dict[str, Callable] = {}  # rewards registered as objects, not import strings
 

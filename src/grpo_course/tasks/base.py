@@ -9,9 +9,11 @@ A task is data + a prompt + rewards + a grader, plus the facts a learner needs t
 * ``to_prompt``: a row as chat messages (TRL's conversational ``prompt`` column);
 * ``reward_sets`` and ``reward_weights``: named sets of registry rewards (``grpo_course.rewards``) and
   their weights (TRL's ``reward_weights``); ``cpu_reward``: the set used on ``cpu-tiny`` by default;
-* ``is_correct`` (held-out accuracy of the before/after comparison), ``follows_format`` (its format
-  column) and ``scorer`` / :meth:`Task.score`: the task's own metric (pass@k, tolerance, judge
-  score); a task with ``math_answers`` (GSM8K) is graded by stage 05's math evaluation instead;
+* ``is_correct`` (held-out accuracy of the before/after comparison; ``None`` for a completion that cannot
+  be graded, which is then excluded, not counted as wrong), ``follows_format`` (its format column: the
+  format the task rewards, e.g. a numeric answer for GSM8K, any non-empty answer block for code) and
+  ``scorer`` / :meth:`Task.score`: the task's own metric (pass@k, tolerance, judge score); a task with
+  ``math_answers`` (GSM8K) is graded by stage 05's math evaluation instead;
 * ``models`` and ``lengths``: the model and prompt/completion budgets per hardware profile (on
   ``cpu-tiny`` a task may name a tiny character model, :mod:`.tiny_text`);
 * ``judging``: for a task rewarded by LLM judges, the judge panel of a run (its cost plan printed first,
@@ -32,6 +34,7 @@ from pathlib import Path
 from ..hardware import Profile
 from ..jsonl import read_jsonl
 from ..paths import data_dir
+from ..usage import UsageError
 
 Row = dict
 GPU_PROFILES = ("t4", "l4", "large")
@@ -79,7 +82,8 @@ class Scored:
     def summary(self) -> str:
         interval = f" [{self.low:.1%}, {self.high:.1%}]" if self.low is not None and self.high is not None else ""
         extra = "; ".join(f"{k} {_fmt(v)}" for k, v in self.details.items() if not isinstance(v, (dict, list)))
-        return (f"{self.metric}: {self.value:.1%}{interval} on {self.n_problems} held-out problems x "
+        value = "none could be scored" if self.value != self.value else f"{self.value:.1%}"  # NaN: nothing scored
+        return (f"{self.metric}: {value}{interval} on {self.n_problems} held-out problems x "
                 f"{self.n_samples} samples" + (f"; {extra}" if extra else ""))
 
 
@@ -91,10 +95,19 @@ def _fmt(v) -> str:
 
 def tag_format_followed(completion: str) -> bool:
     """Does the completion use the course's reasoning and answer tags with a number inside? (stage 02's
-    ``tag_format`` reward; the default format check of a task)"""
+    ``tag_format`` reward; the default format check of a task, right for tasks whose answer is one number)"""
     from ..rewards import get_reward
 
     return bool(get_reward("tag_format")([completion])[0])
+
+
+def answer_block_format_followed(completion: str) -> bool:
+    """Does the completion reason in a think block, then answer in a non-empty answer block, whatever the
+    answer is (code, a date, prose)? (stage 02's ``format`` reward, the format part of the code, medcalc and
+    legal-qa rewards)"""
+    from ..rewards import get_reward
+
+    return bool(get_reward("format")([completion])[0])
 
 
 @dataclass(frozen=True)
@@ -107,7 +120,7 @@ class Task:
     to_prompt: Callable[[Row], list[dict]]  # row -> chat messages (TRL's conversational `prompt`)
     reward_sets: dict[str, tuple[str, ...]]  # name -> reward names in grpo_course.rewards' registry
     default_reward: str
-    is_correct: Callable[[str, Row], bool]  # completion text, row -> correct? (held-out accuracy)
+    is_correct: Callable[[str, Row], bool | None]  # completion, row -> correct? (None: could not be graded)
     demonstration: Callable[[Row], str] | None = None  # row -> a well-formed completion, for SFT priming
     gold_column: str = "answer"
     notes: dict[str, str] = field(default_factory=dict)
@@ -118,7 +131,8 @@ class Task:
     metric: str = ""
     colab: str = ""  # what the task needs on Colab, in one sentence (README's task table)
     scorer: Callable[..., Scored] | None = None  # (task, rows, completions per row, profile) -> Scored
-    follows_format: Callable[[str], bool] = tag_format_followed  # the before/after table's format column
+    # the before/after table's format column: the format this task rewards (a numeric answer by default)
+    follows_format: Callable[[str], bool] = tag_format_followed
     cpu_reward: str | Sequence[str] | None = None  # the reward on cpu-tiny when none is asked for
     cpu_steps: int = 20  # GRPO steps on cpu-tiny with the tiny character model, when none are asked for
     cpu_generations: int = 4
@@ -292,14 +306,18 @@ def register_task(task: Task) -> Task:
     return task
 
 
+class UnknownTaskError(UsageError):
+    """No task is registered under that name (a ``ValueError``; the command line prints it as one line)."""
+
+
 def get_task(name: str | Task) -> Task:
     """The registered task called ``name`` (a :class:`Task` is returned as it is)."""
     if isinstance(name, Task):
         return name
     try:
         return TASKS[name]
-    except KeyError:
-        raise ValueError(f"Unknown task {name!r}. Tasks: {', '.join(sorted(TASKS))}.") from None
+    except (KeyError, TypeError):
+        raise UnknownTaskError(f"Unknown task {name!r}. Tasks: {', '.join(sorted(TASKS))}.") from None
 
 
 def list_tasks() -> list[str]:

@@ -29,7 +29,16 @@ from collections.abc import Sequence
 
 from ..chat_format import ANSWER_END, ANSWER_START, REASONING_END, REASONING_START, format_response
 from ..hardware import Profile
-from .base import HubSource, Scored, Task, TaskData, check_columns, local_or_hub, register_task
+from .base import (
+    HubSource,
+    Scored,
+    Task,
+    TaskData,
+    answer_block_format_followed,
+    check_columns,
+    local_or_hub,
+    register_task,
+)
 
 MBPP_COLUMNS = ("task_id", "text", "code", "test_list", "test_setup_code", "challenge_test_list")
 HUMANEVAL_COLUMNS = ("task_id", "prompt", "canonical_solution", "test", "entry_point")
@@ -174,4 +183,5 @@ TASK = register_task(Task(
     metric="pass@k on HumanEval with the hidden check() tests, run in the sandbox",
     colab="a T4 is enough (Qwen2.5-Coder-0.5B, 16-bit LoRA); needs the code sandbox (Linux, as on Colab)",
     scorer=score,
+    follows_format=answer_block_format_followed,
 ))

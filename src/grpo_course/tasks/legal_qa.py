@@ -13,9 +13,10 @@ not one clear licence.)
 **Reward** (the seeds' legal model: Claude and Gemini judge accuracy, completeness, legal soundness
 and clarity; stage 02's :mod:`grpo_course.rewards.judges`, the panel in :mod:`grpo_course.rewards.judge_panel`): reward set ``"judges"`` = 1.0 x
 ``legal_qa_judges`` (the mean over two judges of the rubric's normalised score, 0..1) + 0.2 x
-``format``. Before training starts, the planned cost per step and for the run is printed; the judge
-reward holds a hard budget cap (``budget_usd``; a call that could cross it is not made and its
-completions get ``None``, never a silent 0).
+``legal_qa_format`` (stage 02's ``format``). Before training starts, the planned cost per step and for the
+run is printed; the judge reward holds a hard budget cap (``budget_usd``; a call that could cross it is not
+made and its completions get ``None``, never a silent 0). A completion the judges cannot score gets ``None``
+from both reward functions, so TRL drops it (advantage 0) instead of training it on its format alone.
 
 **Judges.** On a GPU profile: Claude (``ANTHROPIC_API_KEY``) and Gemini (``GEMINI_API_KEY``), from the
 environment or Colab's secrets. On CPU, and whenever ``judges="offline"``: local fake servers that speak
@@ -45,12 +46,22 @@ from ..rewards.judge_panel import (  # noqa: F401  (the panel a run makes active
     active_panel,
     api_panel,
     judging,
+    legal_qa_format,
     legal_qa_judges,
     offline_panel,
     panel_for,
     use_panel,
 )
-from .base import HubSource, Scored, Task, TaskData, check_columns, local_or_hub, register_task
+from .base import (
+    HubSource,
+    Scored,
+    Task,
+    TaskData,
+    answer_block_format_followed,
+    check_columns,
+    local_or_hub,
+    register_task,
+)
 
 COLUMNS = ("question_id", "tags", "score", "license", "link", "question_title", "question_body", "answers")
 SOURCES = {
@@ -146,10 +157,11 @@ def judge_batch(rows: Sequence[dict], completions: Sequence[str], panel: JudgePa
     return panel.reward.score([r["question"] for r in rows], list(completions), [r["reference"] for r in rows])
 
 
-def is_correct(completion: str, row: dict) -> bool:
-    """An acceptable answer: mean normalised judge score >= 0.6 (unscored counts as not acceptable)."""
+def is_correct(completion: str, row: dict) -> bool | None:
+    """An acceptable answer: mean normalised judge score >= 0.6. ``None`` when the judges could not score it:
+    the before/after excludes it (and reports how many), it never counts as a wrong answer."""
     reward = judge_batch([row], [completion]).rewards[0]
-    return reward is not None and reward >= ACCEPTABLE
+    return None if reward is None else reward >= ACCEPTABLE
 
 
 def score(task: Task, rows: list[dict], completions: list[list[str]], profile=None, panel=None,
@@ -182,7 +194,7 @@ def score(task: Task, rows: list[dict], completions: list[list[str]], profile=No
             details[label] = agree[key]
     details["judge cost USD"] = panel.reward.spent_usd - spent_before
     details["agreement"] = agree
-    return Scored("judge score", sum(scored) / len(scored) if scored else 0.0,
+    return Scored("judge score", sum(scored) / len(scored) if scored else float("nan"),  # none scored: no score
                   interval.low if interval else None, interval.high if interval else None,
                   len(rows), min((len(g) for g in completions), default=0), details, per_sample)
 
@@ -192,7 +204,7 @@ TASK = register_task(Task(
     description="answer a legal question in prose; reward = two LLM judges on a four-dimension rubric",
     load=load,
     to_prompt=to_prompt,
-    reward_sets={"judges": ("legal_qa_judges", "format")},
+    reward_sets={"judges": ("legal_qa_judges", "legal_qa_format")},
     default_reward="judges",
     is_correct=is_correct,
     demonstration=demonstration,
@@ -207,6 +219,7 @@ TASK = register_task(Task(
     colab="Llama-3.2-3B (T4: fp16 LoRA); ANTHROPIC_API_KEY and GEMINI_API_KEY in Colab secrets; judge cost "
           "is printed before training and capped (budget_usd)",
     scorer=score,
+    follows_format=answer_block_format_followed,
     tiny_demonstration=tiny_demonstration,
     judging=judging,
     judge_budget_usd=DEFAULT_BUDGET_USD,

@@ -35,7 +35,16 @@ from fractions import Fraction
 
 from ..chat_format import ANSWER_END, ANSWER_START, REASONING_END, REASONING_START, format_response
 from ..hardware import Profile
-from .base import HubSource, Scored, Task, TaskData, check_columns, local_or_hub, register_task
+from .base import (
+    HubSource,
+    Scored,
+    Task,
+    TaskData,
+    answer_block_format_followed,
+    check_columns,
+    local_or_hub,
+    register_task,
+)
 
 COLUMNS = ("Row Number", "Calculator ID", "Calculator Name", "Category", "Output Type", "Note ID", "Note Type",
            "Patient Note", "Question", "Relevant Entities", "Ground Truth Answer", "Lower Limit", "Upper Limit",
@@ -190,6 +199,7 @@ TASK = register_task(Task(
     metric="tolerance accuracy: answer within [Lower Limit, Upper Limit] (dates and weeks/days exact)",
     colab="a T4 runs Qwen2.5-1.5B in fp16; patient notes are long, so prompts get 1024+ tokens",
     scorer=score,
+    follows_format=answer_block_format_followed,
 ))
 
 

@@ -112,8 +112,8 @@ def build_tiny(out_dir: str | Path | None = None, settings: BuildSettings | None
     if sft_dir.exists():
         shutil.rmtree(sft_dir)
     model.save_pretrained(sft_dir)
-    # a tokenizer as built, not the one training and evaluation used: calling it with padding=True stores that
-    # padding in tokenizer.json, so the saved bytes would depend on how the evaluation happens to tokenize
+    # a tokenizer as built, not the one training and evaluation used: each call with or without padding changes the
+    # padding stored in tokenizer.json, so the saved bytes would depend on how the last call happened to tokenize
     build_tokenizer(vocab).save_pretrained(sft_dir)
     record.update({
         "parameters": count_parameters(model),

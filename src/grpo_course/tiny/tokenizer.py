@@ -62,6 +62,9 @@ def build_tokenizer(vocab: list[str] | None = None):
     tok = Tokenizer(models.WordLevel(vocab={t: i for i, t in enumerate(vocab)}, unk_token=UNK))
     tok.pre_tokenizer = _pre_tokenizer()
     tok.decoder = decoders.Fuse()
+    # Left padding to the longest row, stated here so the saved tokenizer.json is the same whether or not
+    # anything padded a batch before it was saved (a padded call used to switch it on as a side effect).
+    tok.enable_padding(direction="left", pad_id=vocab.index(PAD), pad_token=PAD)
     hf = PreTrainedTokenizerFast(tokenizer_object=tok, pad_token=PAD, eos_token=EOS, unk_token=UNK,
                                  padding_side="left", model_max_length=256)
     hf.chat_template = CHAT_TEMPLATE

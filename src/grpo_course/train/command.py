@@ -10,17 +10,20 @@ from __future__ import annotations
 
 import argparse
 
+from ..usage import non_negative_int, positive_int
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--task", default="gsm8k", help="task to train on (default: gsm8k)")
     p.add_argument("--profile", default=None, help="hardware profile (default: detected; GRPO_COURSE_PROFILE)")
-    p.add_argument("--steps", type=int, default=None, help="GRPO steps (default: the profile's or tiny recipe's)")
+    p.add_argument("--steps", type=positive_int, default=None,
+                   help="GRPO steps (default: the profile's or tiny recipe's)")
     p.add_argument("--reward", default=None,
                    help="reward set or name, e.g. tag or composite (default: the task's / tiny recipe's)")
     p.add_argument("--output-dir", default=None, help="run folder (default: runs/<task>-<profile>)")
     p.add_argument("--fresh", action="store_true", help="delete this run's checkpoints and start over")
-    p.add_argument("--save-steps", type=int, default=None, help="checkpoint every N steps (default 10)")
-    p.add_argument("--eval-size", type=int, default=None, help="held-out problems for before/after")
+    p.add_argument("--save-steps", type=positive_int, default=None, help="checkpoint every N steps (default 10)")
+    p.add_argument("--eval-size", type=positive_int, default=None, help="held-out problems for before/after")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--sft-priming", choices=("on", "off", "auto"), default="auto",
                    help="SFT format priming before GRPO (auto: on for GPU profiles, off for cpu-tiny)")
@@ -28,7 +31,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--save-gguf", action="store_true", help="GPU: also export GGUF for llama.cpp / Ollama")
     p.add_argument("--push-to-hub", default=None, metavar="USER/REPO",
                    help="push the adapter (private) to the hub; needs HF_TOKEN")
-    p.add_argument("--examples", type=int, default=2, help="before/after examples to print")
+    p.add_argument("--examples", type=non_negative_int, default=2, help="before/after examples to print")
 
 
 def announce_profile(args: argparse.Namespace):

@@ -28,6 +28,7 @@ from ..distributed import is_main_process
 from ..hardware import Profile
 from ..models import load_model, prepare_runtime, resolve_profile  # noqa: F401  (the stage-04 API)
 from ..tasks import Task, TaskData, get_task
+from ..usage import UsageError, check_writable
 from .config import Setting, grpo_settings, make_grpo_config
 from .data import PreparedData, prepare_data
 from .run import RunConfig
@@ -74,31 +75,40 @@ def resume_choice(resume: bool | str) -> str:
 @dataclass(frozen=True)
 class StartDecision:
     """How a call to ``train`` starts: ``"fresh"``, ``"resume"`` (an interrupted run) or ``"load"`` (a
-    finished run, ``resume="reuse"`` only), the checkpoint it starts from, and why, in words."""
+    finished run, ``resume="reuse"`` only), the checkpoint it starts from, and why, in words; ``warnings``
+    names the incomplete checkpoints it skipped."""
 
     action: str
     checkpoint: Path | None
     reason: str
+    warnings: tuple[str, ...] = ()
 
 
 def decide_start(output_dir: str | Path, max_steps: int, resume: bool | str = "interrupted") -> StartDecision:
     """Train afresh unless the run folder holds an interrupted run (its newest complete checkpoint is short
     of ``max_steps``). A finished run is trained again from scratch, unless ``resume="reuse"`` asks to load it;
-    ``resume="fresh"`` always starts over."""
+    ``resume="fresh"`` always starts over.
+
+    Only complete checkpoints count (:func:`grpo_course.checkpoint.inspect_checkpoint`): a newer incomplete one
+    is skipped with a warning in favour of the previous complete one, and a damaged checkpoint with no complete
+    one before it is refused in plain words (:func:`grpo_course.checkpoint.resume_point`)."""
     choice = resume_choice(resume)
     if choice == "fresh":
         return StartDecision("fresh", None, "a fresh run (resume='fresh')")
-    last = ckpt.last_checkpoint(output_dir)
+    point = ckpt.resume_point(output_dir)
+    warnings = tuple(point.warnings())
+    last = point.checkpoint
     if last is None:
-        return StartDecision("fresh", None, "a fresh run (no checkpoint in the run folder)")
+        return StartDecision("fresh", None, "a fresh run (no complete checkpoint in the run folder)", warnings)
     step = ckpt.checkpoint_step(last)
     if step < max_steps:
-        return StartDecision("resume", last, f"resuming an interrupted run from {last.name} (step {step} of {max_steps})")
+        return StartDecision("resume", last, f"resuming an interrupted run from {last.name} (step {step} of "
+                                             f"{max_steps})", warnings)
     if choice == "reuse":
         return StartDecision("load", last, f"loading the finished run ({step} steps) instead of training "
-                                           "(resume='reuse')")
+                                           "(resume='reuse')", warnings)
     return StartDecision("fresh", None, f"a fresh run: the run folder held a finished run ({step} steps), "
-                                        "which this one replaces (resume='reuse' would load it instead)")
+                                        "which this one replaces (resume='reuse' would load it instead)", warnings)
 
 
 @dataclass
@@ -249,9 +259,7 @@ def _load_finished(trainer, checkpoint: Path) -> None:
 
 
 def _read_rows(output_dir: Path) -> list[dict]:
-    from .monitor import read_jsonl
-
-    return read_jsonl(output_dir / "metrics.jsonl")
+    return ckpt.read_log(output_dir / "metrics.jsonl")[0]  # a line cut off mid-write is not a row
 
 
 def train(task: str | Task | RunConfig = "gsm8k", profile: Profile | str | None = None, steps: int | None = None,
@@ -280,6 +288,8 @@ def run(config: RunConfig, *, model=None, tokenizer=None, peft_config=None, data
     task = get_task(config.task)
     profile = prepare_runtime(config.profile)
     say(config.describe())
+    if is_main_process():  # before any model loads: a run that cannot save must not train first
+        check_writable(config.output_dir or ckpt.run_dir(task.name, profile.name), "run folder")
     steps = config.steps
     tiny_path = None
     if profile.device == "cpu" and task.uses_tiny_text_model and model is None:
@@ -311,6 +321,10 @@ def announce_judges(panel, settings: dict[str, Setting], profile: Profile, say=p
                 * panel.processes)
     say(panel.plan(settings["max_steps"].value, per_step, prompt_tokens=profile.max_prompt_length,
                    completion_tokens=settings["max_completion_length"].value))
+
+
+def _number_or_none(x: float) -> float | None:
+    return None if x != x else x  # NaN (nothing graded) is not JSON
 
 
 def _silent(*args, **kwargs) -> None:
@@ -375,6 +389,8 @@ def _train(config: RunConfig, task: Task, profile: Profile, steps: int | None, *
     if panel is not None:
         announce_judges(panel, settings, profile, say)
     decision = decide_start(output_dir, settings["max_steps"].value, config.resume)
+    for warning in decision.warnings if main else ():  # printed even when verbose=False: never a silent skip
+        print(f"warning: {warning}")
     say(f"start: {decision.reason}")
     if decision.action == "fresh" and main:
         ckpt.start_fresh(output_dir)
@@ -391,6 +407,10 @@ def _train(config: RunConfig, task: Task, profile: Profile, steps: int | None, *
     eval_size = config.eval_size or (task.cpu_eval_size if profile.device == "cpu" and task.uses_tiny_text_model
                                      else DEFAULT_EVAL_SIZE.get(profile.name, 100))
     heldout = [prepared.heldout[i] for i in range(min(len(prepared.heldout), eval_size))]
+    if config.compare and not heldout:  # before training: a before/after of nothing would read "0.0% -> 0.0%"
+        raise UsageError(f"task {task.name}: no held-out problems to compare before and after on ({prepared.source}: "
+                         f"{prepared.dropped_heldout} held-out prompts over {prepared.max_prompt_tokens} tokens "
+                         "removed, none left). Give the task held-out rows, or train with compare=False.")
 
     priming = None
     sft_priming = config.sft_priming
@@ -439,7 +459,12 @@ def _train(config: RunConfig, task: Task, profile: Profile, steps: int | None, *
 
     resumed_from = ckpt.checkpoint_step(last) if last is not None else None
     # Rows logged after the checkpoint (or all rows, without one) are redone: cut them so none is doubled.
-    logged = [r.get("step", 0) for r in _read_rows(output_dir)]
+    # A last line cut off mid-write (the session died while the monitor wrote it) is no row: read past it, then
+    # the rewind removes it.
+    rows, torn = ckpt.read_log(output_dir / "metrics.jsonl")
+    logged = [r.get("step", 0) or 0 for r in rows]
+    if torn:
+        say(f"metrics.jsonl: {torn} line(s) cut off mid-write are removed; their steps are logged again")
     if main:
         ckpt.rewind_logs(output_dir, resumed_from or 0)
     lost = max(logged, default=0) - (resumed_from or 0)
@@ -473,10 +498,11 @@ def _train(config: RunConfig, task: Task, profile: Profile, steps: int | None, *
         if config.compare:
             comparison = before_after(model, tokenizer, heldout, evaluate_greedy, before=before, task=task,
                                       max_new_tokens=max_new, profile=profile)
+            b, a = comparison.before, comparison.after
             (output_dir / "comparison.json").write_text(json.dumps({
-                "before_accuracy": comparison.before.accuracy, "after_accuracy": comparison.after.accuracy,
-                "before_format_rate": comparison.before.format_rate,
-                "after_format_rate": comparison.after.format_rate, "n": comparison.after.n}, indent=1))
+                "before_accuracy": _number_or_none(b.accuracy), "after_accuracy": _number_or_none(a.accuracy),
+                "before_format_rate": b.format_rate, "after_format_rate": a.format_rate, "n": a.n,
+                "before_unscored": b.unscored, "after_unscored": a.unscored}, indent=1))
     plot_path = monitor.save_plot() if monitor.rows and main else None
     result = TrainResult(
         task=task.name, profile=profile.name, output_dir=output_dir, global_step=trainer.state.global_step,
