@@ -135,3 +135,26 @@ def test_no_variance_no_learning_and_raising_g_and_temperature_restores_it():
     assert cf.zero_std_share(low) > 0.9 and cf.gain_points(low) <= 5
     restored = cf.run_experiment("restored", seed=0, steps=12, n_test=100, k=0, curve_every=0)
     assert cf.zero_std_share(restored) < 0.6 and cf.gain_points(restored) >= 30
+
+
+def test_the_recorder_counts_equal_groups_that_trls_log_counts_as_varied():
+    import torch
+
+    def fmt(completions, **kwargs):
+        return [0.2] * len(completions)
+
+    def right(completions, **kwargs):
+        return [0.7 if c != "odd" else 1.7 for c in completions]
+
+    rec = cf.GroupRecorder([fmt, right], G=4)
+    wrapped = rec.wrapped()
+    assert [w.__name__ for w in wrapped] == ["fmt", "right"]  # TRL names its metrics after the functions
+    completions = ["a"] * 4 + ["a", "odd", "a", "a"]  # group 0: equal rewards (0.9 each); group 1: one differs
+    sub = [True] * 4 + [False] * 4
+    assert wrapped[0](completions, has_subtraction=sub) == [0.2] * 8
+    wrapped[1](completions, has_subtraction=sub)
+    assert rec.equal_share() == [0.5]
+    assert rec.equal_share("subtraction") == [1.0] and rec.equal_share("other") == [0.0]
+    # TRL 1.14 logs frac_reward_zero_std from isclose(std, 0) on float32: group 0 does not count as zero-std there
+    std = torch.tensor([0.2 + 0.7] * 8, dtype=torch.float32).std()  # a group of 8, as the recipe samples
+    assert not torch.isclose(std, torch.zeros_like(std))

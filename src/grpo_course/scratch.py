@@ -65,7 +65,9 @@ def grpo_from_scratch(policy, tokenizer, prompts, reward_fn, columns, *, steps=2
                       temperature=1.0, lr=1.5e-4, epsilon=0.2, beta=0.0, num_iterations=1, max_new_tokens=40,
                       max_grad_norm=1.0, seed=0, on_step=None):
     """GRPO-train ``policy`` in place on chat ``prompts`` (token ids); ``columns[k][i]`` is dataset column
-    ``k`` of prompt ``i``, passed to ``reward_fn`` as TRL does. Returns one log dict per optimiser step."""
+    ``k`` of prompt ``i``, passed to ``reward_fn`` as TRL does. Returns one log dict per optimiser step: mean
+    ``reward``, ``frac_reward_zero_std`` (groups whose rewards are equal to within 1e-6), ``kl``, ``clip_ratio``
+    and ``loss``."""
     torch.manual_seed(seed)
     rng = random.Random(seed)
     reference = copy.deepcopy(policy).eval() if beta else None  # frozen: the KL term's anchor
@@ -98,8 +100,9 @@ def grpo_from_scratch(policy, tokenizer, prompts, reward_fn, columns, *, steps=2
             torch.nn.utils.clip_grad_norm_(policy.parameters(), max_grad_norm)
             opt.step()
             clipped = ((ratio > 1 + epsilon) & (A > 0)) | ((ratio < 1 - epsilon) & (A < 0))
-            log.append({"step": len(log) + 1, "reward": r.mean().item(), "frac_reward_zero_std":
-                        (r.std(1) == 0).float().mean().item(), "kl": (kl * cmask).sum().item() / cmask.sum().item(),
+            equal = (r.max(1).values - r.min(1).values <= 1e-6).float().mean().item()  # groups with no signal
+            log.append({"step": len(log) + 1, "reward": r.mean().item(), "frac_reward_zero_std": equal,
+                        "kl": (kl * cmask).sum().item() / cmask.sum().item(),
                         "clip_ratio": (clipped * cmask).sum().item() / cmask.sum().item(), "loss": loss.item()})
             if on_step is not None:
                 on_step(log[-1])

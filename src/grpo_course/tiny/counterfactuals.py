@@ -77,10 +77,51 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (
 KL_RUNS = ("no_kl", "kl", "strong_kl")
 
 
+EQUAL = 1e-6  # rewards within this of each other count as equal
+
+
+class GroupRecorder:
+    """Wraps the reward functions given to TRL and keeps every generation batch's summed rewards, so a run can say
+    which groups had equal rewards, by problem type.
+
+    Why not TRL's ``frac_reward_zero_std``: TRL 1.14 tests ``torch.isclose(std, 0)`` (tolerance 1e-8) on float32
+    rewards, and eight copies of a reward like 0.9 (= 0.2 + 0.2 + 0.5 here) have a float32 std of 6.4e-8, so such
+    groups are logged as having variance. Their advantages are about 6e-4 instead of 0: no signal either way."""
+
+    def __init__(self, funcs: list, G: int):
+        self.funcs, self.G = funcs, G
+        self.calls: list[list[list[float]]] = [[] for _ in funcs]  # per function, per batch: the rewards
+        self.subtraction: list[list[bool]] = []  # per batch: has_subtraction of each completion
+
+    def wrapped(self) -> list:
+        out = []
+        for i, f in enumerate(self.funcs):
+            def reward(completions, _i=i, _f=f, **kwargs):
+                scores = _f(completions, **kwargs)
+                self.calls[_i].append([0.0 if x is None else float(x) for x in scores])
+                if _i == 0:
+                    self.subtraction.append([bool(x) for x in kwargs.get("has_subtraction") or [False] * len(scores)])
+                return scores
+            reward.__name__ = getattr(f, "__name__", f"reward_{i}")
+            out.append(reward)
+        return out
+
+    def equal_share(self, kind: str = "all") -> list[float]:
+        """Per generation batch: the share of groups (``kind``: all, subtraction or other) whose rewards are equal."""
+        shares = []
+        for b in range(min(len(c) for c in self.calls)):
+            totals = [sum(vals) for vals in zip(*(c[b] for c in self.calls))]
+            groups = [(totals[j:j + self.G], self.subtraction[b][j]) for j in range(0, len(totals), self.G)]
+            keep = [g for g, sub in groups if kind == "all" or sub == (kind == "subtraction")]
+            shares.append(sum(max(g) - min(g) <= EQUAL for g in keep) / len(keep) if keep else math.nan)
+        return shares
+
+
 def run_experiment(name: str, seed: int = 0, *, steps: int | None = None, n_test: int | None = None, k: int = 8,
                    curve_every: int = 5, kl_probe_every: int = 0, threads: int | None = 1,
                    progress: bool = False):
-    """One experiment (a :class:`~grpo_course.tiny.lab.LabResult`, with ``result.experiment``).
+    """One experiment (a :class:`~grpo_course.tiny.lab.LabResult`, with ``result.experiment`` and ``result.groups``,
+    the :class:`GroupRecorder` of its rewards).
 
     ``kl_probe_every``: measure the exact KL to the starting model every that many steps (``result.kl_curve``,
     a list of ``{"step", "kl"}``); 0 for no probe. The probe's time is left out of ``grpo_seconds``."""
@@ -94,10 +135,14 @@ def run_experiment(name: str, seed: int = 0, *, steps: int | None = None, n_test
     if kl_probe_every:
         reference, tokenizer = load_tiny(e.model)
         probe = KLProbe(reference, tokenizer, every=kl_probe_every)
+    from .lab import reward_functions
+
+    G = e.overrides.get("num_generations", TINY_GRPO["num_generations"])
+    recorder = GroupRecorder(reward_functions(), G)
     result = run_lab(seed=seed, steps=steps, model_dir=tiny_dir(e.model), n_test=n_test, k=k, curve_every=curve_every,
-                     overrides=dict(e.overrides), callbacks=[probe.callback()] if probe else None, threads=threads,
-                     progress=progress)
-    result.experiment = e
+                     overrides=dict(e.overrides), reward_funcs=recorder.wrapped(),
+                     callbacks=[probe.callback()] if probe else None, threads=threads, progress=progress)
+    result.experiment, result.groups = e, recorder
     result.kl_curve = probe.curve if probe else []
     if probe:
         result.grpo_seconds -= probe.seconds
@@ -251,8 +296,14 @@ def mean(values: Sequence[float]) -> float:
     return sum(values) / len(values) if values else math.nan
 
 
-def zero_std_share(result) -> float:
-    """The run's mean ``frac_reward_zero_std`` over its steps (TRL's log)."""
+def zero_std_share(result, kind: str = "all") -> float:
+    """The share of groups with equal rewards over the run (``kind``: all, subtraction or other), from the recorded
+    rewards (:class:`GroupRecorder`); TRL's logged ``frac_reward_zero_std`` when nothing was recorded."""
+    groups = getattr(result, "groups", None)
+    if groups is not None:
+        return mean(groups.equal_share(kind))
+    if kind != "all":
+        raise ValueError("the share by problem type needs the recorded rewards (run_experiment)")
     return mean([h["frac_reward_zero_std"] for h in result.history])
 
 
@@ -273,10 +324,15 @@ def flaw_sentence(result) -> str:
     gain = gain_points(result)
     head = ("RL cannot find what it never samples" if gain <= NO_GAIN_POINTS
             else "GRPO still learned here, so the model did sample the right operation sometimes")
+    groups = ""
+    if getattr(result, "groups", None) is not None:
+        groups = (f" During training {zero_std_share(result, 'subtraction'):.0%} of the groups of subtraction problems "
+                  f"had equal rewards (and {zero_std_share(result, 'other'):.0%} of the others).")
     return (f"{head}: starting from the model that always adds, held-out greedy accuracy moved {gain:+.1f} points "
             f"({result.sft['greedy']:.1%} -> {result.grpo['greedy']:.1%}); on subtraction problems "
             f"{sub_before:.1%} -> {sub_after:.1%}, where {result.before_scores.k} samples before training held a "
-            f"right answer for {sub_reach:.1%} of them (pass@{result.before_scores.k} on all problems {reach:.1%}).")
+            f"right answer for {sub_reach:.1%} of them (pass@{result.before_scores.k} on all problems {reach:.1%})."
+            + groups)
 
 
 def diversity_sentence(low, restored) -> str:
