@@ -1,7 +1,9 @@
 """``grpo-course build-tiny``: rebuild ``data/tiny/`` (problems, tokenizer, SFT model) from scratch.
 
 Deterministic: the same settings give the same problems and tokenizer byte for byte and, on the same
-torch build and thread count, the same weights. ``BUILD.json`` records the settings, the versions, the
+torch build, thread count and CPU, the same weights (another CPU can take other kernel paths: on this project's
+AMD EPYC machine the committed ``sft`` model, whose record names no CPU, rebuilt on 2026-12-04 with other weights of
+the same held-out scores). New records name the CPU in ``versions``. ``BUILD.json`` records the settings, the versions, the
 SFT model's held-out scores and the sha256 of every artifact file, so a rebuild can be checked.
 
 :data:`VARIANTS` names every committed model: ``sft`` (``data/tiny/sft``, recorded in ``BUILD.json``) and the
@@ -57,6 +59,18 @@ def record_name(kind: str = "sft") -> str:
     if kind not in VARIANTS:
         raise ValueError(f"unknown tiny model kind {kind!r}; choose from {', '.join(VARIANTS)}")
     return BUILD_FILE if kind == "sft" else f"BUILD_{kind}.json"
+
+
+def cpu_name() -> str:
+    """The CPU's model name: float results (and so the weights) can differ between CPUs that take other kernel paths
+    even with the same torch build and thread count."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def sha256_file(path: Path) -> str:
@@ -123,7 +137,7 @@ def build_tiny(out_dir: str | Path | None = None, settings: BuildSettings | None
         "sft_final_loss": round(sum(h["loss"] for h in history[-20:]) / min(20, len(history)), 4),
         "sft_heldout": {k: (round(v, 4) if isinstance(v, float) else v) for k, v in scores.items()},
         "versions": {"torch": torch.__version__, "transformers": transformers.__version__,
-                     "python": platform.python_version()},
+                     "python": platform.python_version(), "cpu": cpu_name()},
         "sha256": hash_tree(out / "problems", out) | hash_tree(sft_dir, out),
     })
     (out / record_file).write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
