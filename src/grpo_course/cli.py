@@ -66,6 +66,18 @@ def _cmd_tiny_lab(args: argparse.Namespace) -> int:
     return run_lab_command(args)
 
 
+def _cmd_build_emergence(args: argparse.Namespace) -> int:
+    from .emergence.command import run_build
+
+    return run_build(args)
+
+
+def _cmd_emergence_lab(args: argparse.Namespace) -> int:
+    from .emergence.command import run_lab_command
+
+    return run_lab_command(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="grpo-course", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -106,6 +118,17 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("tiny-lab", help="GRPO the tiny SFT model on CPU; held-out accuracy before and after")
     add_lab_arguments(p)
     p.set_defaults(func=_cmd_tiny_lab)
+
+    from .emergence.command import add_build_arguments as add_emergence_build_arguments
+    from .emergence.command import add_lab_arguments as add_emergence_lab_arguments
+
+    p = sub.add_parser("build-emergence", help="rebuild data/emergence (the R1-Zero lab's starting model)")
+    add_emergence_build_arguments(p)
+    p.set_defaults(func=_cmd_build_emergence)
+
+    p = sub.add_parser("emergence-lab", help="GRPO with an answer-only reward; step-writing before and after")
+    add_emergence_lab_arguments(p)
+    p.set_defaults(func=_cmd_emergence_lab)
     return parser
 
 

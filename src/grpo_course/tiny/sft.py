@@ -33,12 +33,18 @@ class SFTSettings:
         return asdict(self)
 
 
-def encode_pool(tokenizer, problems: Sequence[dict]) -> list[tuple[list[int], list[int], list[int]]]:
-    """Per problem: prompt ids, the correct completion's ids, the flawed completion's ids (with EOS)."""
+def encode_pool(tokenizer, problems: Sequence[dict],
+                demonstrations: Callable[[dict], tuple[str, str]] | None = None
+                ) -> list[tuple[list[int], list[int], list[int]]]:
+    """Per problem: prompt ids, the correct completion's ids, the flawed completion's ids (with EOS).
+
+    ``demonstrations(problem) -> (usual, alternative)`` replaces the demonstrator's (correct, flawed) pair.
+    """
     eos = [tokenizer.eos_token_id]
     prompts = tokenizer(prompt_texts(tokenizer, [p["question"] for p in problems]))["input_ids"]
-    good = tokenizer([solve(p) for p in problems])["input_ids"]
-    bad = tokenizer([solve(p, flawed=True) for p in problems])["input_ids"]
+    pairs = [demonstrations(p) for p in problems] if demonstrations else None
+    good = tokenizer([d[0] for d in pairs] if pairs else [solve(p) for p in problems])["input_ids"]
+    bad = tokenizer([d[1] for d in pairs] if pairs else [solve(p, flawed=True) for p in problems])["input_ids"]
     return [(pr, g + eos, b + eos) for pr, g, b in zip(prompts, good, bad)]
 
 
@@ -60,16 +66,20 @@ def collate(tokenizer, pairs: Sequence[tuple[list[int], list[int]]]):
 
 def train_sft(model, tokenizer, problems: Sequence[dict], settings: SFTSettings | None = None,
               callback: Callable[[int, float], None] | None = None, callback_every: int = 250,
-              progress: bool = True) -> list[dict]:
-    """Fine-tune ``model`` in place on demonstrations for ``problems``; returns the loss history."""
+              progress: bool = True, demonstrations: Callable[[dict], tuple[str, str]] | None = None
+              ) -> list[dict]:
+    """Fine-tune ``model`` in place on demonstrations for ``problems``; returns the loss history.
+
+    With ``demonstrations`` (see :func:`encode_pool`) every problem shows the alternative at ``flaw_rate``.
+    """
     import torch
     from tqdm.auto import tqdm
 
     s = settings or SFTSettings()
     torch.manual_seed(s.seed)
     rng = random.Random(s.seed)
-    pool = encode_pool(tokenizer, problems)
-    flawable = [bool(p.get("has_subtraction")) for p in problems]
+    pool = encode_pool(tokenizer, problems, demonstrations)
+    flawable = [bool(demonstrations) or bool(p.get("has_subtraction")) for p in problems]
     opt = torch.optim.AdamW(model.parameters(), lr=s.learning_rate, weight_decay=s.weight_decay,
                             betas=(0.9, 0.98))
 
