@@ -180,12 +180,49 @@ def test_starting_model_rarely_writes_steps_but_is_right_when_it_does(starting_m
     assert sampled["accuracy_steps"] - sampled["accuracy_bare"] >= 0.4  # and steps pay
 
 
+def test_steps_get_the_positive_advantages_within_groups(starting_model):
+    """The mechanism: no reward term mentions steps, yet the step-writing samples get positive advantages."""
+    from grpo_course.emergence.measure import advantages_by_behaviour
+
+    model, tok = starting_model
+    g = advantages_by_behaviour(model, tok, T.load_split("train", 64), group_size=8, seed=0)
+    assert g["n_steps"] >= 20 and g["n_bare"] >= 200
+    assert g["advantage_steps"] > 0.5 > 0 > g["advantage_bare"]
+    for i in range(0, len(g["advantages"]), 8):  # group-relative: each group's advantages sum to zero
+        assert abs(sum(g["advantages"][i:i + 8])) < 1e-4
+    with pytest.raises(ValueError, match="groups of two"):
+        advantages_by_behaviour(model, tok, T.load_split("train", 2), group_size=1)
+
+
+def test_step_probability_agrees_with_sampling(starting_model):
+    from grpo_course.emergence.measure import measure, step_probability
+
+    model, tok = starting_model
+    problems = T.load_split("test", 150)
+    p = step_probability(model, tok, problems, batch_size=64)  # several batches: left padding must not matter
+    assert len(p) == 150 and all(0.0 <= x <= 1.0 for x in p)
+    assert p[:10] == pytest.approx(step_probability(model, tok, problems[:10]), abs=1e-5)
+    sampled = measure(model, tok, problems, k=8, seed=1)["sampled"]["steps"]  # 1200 samples: SE about 1.2 points
+    assert abs(sum(p) / len(p) - sampled) < 0.06
+
+
+def test_importing_the_lab_does_not_import_torch():
+    import subprocess
+    import sys
+
+    code = "import sys, grpo_course.emergence.lab, grpo_course.emergence.command; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
 # ---- GRPO: step-writing emerges from the answer-only reward, and not from a coin ------------------------
 # Shortened runs from the committed model (EMERGENCE_GRPO, CI_STEPS steps) on 100 held-out problems,
 # greedy decoding (deterministic: a change means the weights changed). Measured 2026-12-04 with
-# run_emergence(seed=s, steps=12, reward=R, n_test=100, k=0, measure_every=0) for seeds 0-2:
-# see CI_MEASURED below. A rise of CI_MARGIN in step-writing and accuracy is many standard errors (at
-# most 5 points on 100 problems) beyond what the coin-flip control moves, which must stay under CONTROL_MAX.
+# run_emergence(seed=s, steps=12, reward=R, n_test=100, k=0, measure_every=0), seeds 0-2, load average ~3:
+#   answer reward: step-writing 0% -> 100% (all seeds), accuracy 16% -> 98%, 97%, 93%, length 8.0 -> 28.2 tokens
+#   coin control:  step-writing 0% -> 0%, 5%, 2%, accuracy 16% -> 1%, 3%, 3% (random updates only do damage)
+# A binomial proportion on 100 problems has a standard error of at most 5 points, so CI_MARGIN (40 points)
+# is 8 of them, and the control's largest move up (5 points) stays under CONTROL_MAX.
 CI_STEPS = 12
 CI_MARGIN = 0.40
 CONTROL_MAX = 0.10

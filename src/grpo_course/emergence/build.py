@@ -17,6 +17,7 @@ settings, versions, measurements and sha256 of every file (a few MB in all).
 from __future__ import annotations
 
 import json
+import math
 import platform
 import shutil
 import time
@@ -119,14 +120,17 @@ def build_emergence(out_dir: str | Path | None = None, settings: EmergenceBuildS
                      "python": platform.python_version()},
         "sha256": hash_tree(sft_dir, out),
     }
-    (out / BUILD_FILE).write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+    (out / BUILD_FILE).write_text(json.dumps(record, indent=2, sort_keys=True, allow_nan=False) + "\n")
     return record
 
 
 def _rounded(value):
+    """Floats to 4 places, NaN (no completion of a kind to score) to None: BUILD.json stays strict JSON."""
     if isinstance(value, dict):
         return {k: _rounded(v) for k, v in value.items()}
-    return round(value, 4) if isinstance(value, float) else value
+    if isinstance(value, float):
+        return None if math.isnan(value) else round(value, 4)
+    return value
 
 
 def read_build_record(out_dir: str | Path | None = None) -> dict:

@@ -21,7 +21,7 @@ def curve_series(result, decoding: str, metric: str) -> tuple[list[int], list[fl
 
 def plot_emergence(results: Sequence, controls: Sequence = (), path: str | Path | None = None,
                    title: str | None = None):
-    """One panel per metric; greedy solid, sampled dashed, one colour per seed; control runs in grey.
+    """One panel per metric; greedy solid, sampled dashed, one colour per seed; coin-flip control runs in grey.
 
     The last panel shows ``frac_reward_zero_std`` on the held-out samples (dashed) and in TRL's
     training logs (dotted): the share of groups whose completions all earned the same reward.
@@ -35,24 +35,25 @@ def plot_emergence(results: Sequence, controls: Sequence = (), path: str | Path 
     fig, axes = plt.subplots(1, len(PANELS), figsize=(4 * len(PANELS), 3.6))
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     runs = [(r, colors[i % len(colors)], f"seed {r.seed}") for i, r in enumerate(results)]
-    runs += [(r, "grey", f"control, seed {r.seed}") for r in controls]
+    runs += [(r, "grey", "coin-flip control" if i == 0 else None) for i, r in enumerate(controls)]
     for ax, (metric, label) in zip(axes, PANELS):
         for r, color, name in runs:
+            first = ax is axes[0]
             if metric != "frac_reward_zero_std":
-                ax.plot(*curve_series(r, "greedy", metric), color=color, marker=".", label=f"{name} greedy")
-            ax.plot(*curve_series(r, "sampled", metric), color=color, ls="--", alpha=0.8,
-                    label=f"{name} sampled")
+                ax.plot(*curve_series(r, "greedy", metric), color=color, marker=".", label=name if first else None)
+            ax.plot(*curve_series(r, "sampled", metric), color=color, ls="--", alpha=0.8)
             if metric == "frac_reward_zero_std" and r.history:
                 ax.plot([h["step"] for h in r.history], [h["frac_reward_zero_std"] for h in r.history],
-                        color=color, ls=":", alpha=0.6, label=f"{name} training groups")
+                        color=color, ls=":", alpha=0.5)
         if metric in ("accuracy", "steps", "frac_reward_zero_std"):
             ax.set_ylim(-0.02, 1.02)
         ax.set_title(label, fontsize=10)
         ax.set_xlabel("GRPO step")
         ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=7, loc="lower right")
-    fig.suptitle(title or "GRPO with an answer-only reward (held-out; solid greedy, dashed sampled)", fontsize=11)
-    fig.tight_layout()
+    fig.legend(loc="center right", fontsize=8)
+    fig.suptitle(title or ("GRPO with an answer-only reward, held-out problems: solid greedy, dashed sampled "
+                           "(last panel: dashed held-out groups, dotted training groups)"), fontsize=10)
+    fig.tight_layout(rect=(0, 0, 0.9, 1))
     if path is not None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(path, dpi=110)
