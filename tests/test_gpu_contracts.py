@@ -399,18 +399,20 @@ OUTSIDE_GPU_PY = {
     "push_to_hub": {"token", "private"},  # train.pipeline._push: model and tokenizer, repo id positional
     "load_peft_weights": set(),  # evaluate.checkpoints.load_adapter_weights (eval on GPU, checkpoint choice)
     "set_peft_model_state_dict": {"adapter_name"},
-    "disable_adapter": set(),  # "before" = the adapter switched off (T4 generates through transformers)
+    "disable_adapter": set(),  # generation.py: "before" = the adapter switched off (T4 generates through transformers)
 }
 
 
 def _calls_in_train_and_evaluate():
     found: dict[str, list[ast.Call]] = {}
-    for folder in ("train", "evaluate"):
-        for path in sorted((REPO_ROOT / "src" / "grpo_course" / folder).glob("*.py")):
-            for call in (n for n in ast.walk(ast.parse(path.read_text())) if isinstance(n, ast.Call)):
-                name = call.func.attr if isinstance(call.func, ast.Attribute) else getattr(call.func, "id", None)
-                if name in OUTSIDE_GPU_PY:
-                    found.setdefault(name, []).append(call)
+    pkg = REPO_ROOT / "src" / "grpo_course"
+    paths = [*sorted((pkg / "train").glob("*.py")), *sorted((pkg / "evaluate").glob("*.py")),
+             pkg / "generation.py", pkg / "compare.py"]  # the one generation loop and the before/after
+    for path in paths:
+        for call in (n for n in ast.walk(ast.parse(path.read_text())) if isinstance(n, ast.Call)):
+            name = call.func.attr if isinstance(call.func, ast.Attribute) else getattr(call.func, "id", None)
+            if name in OUTSIDE_GPU_PY:
+                found.setdefault(name, []).append(call)
     return found
 
 

@@ -161,18 +161,32 @@ def test_committed_model_is_tiny_and_imitates_the_flaw(tiny):
     assert sum(sub) / len(sub) < 1 - FLAW_RATE
 
 
-def test_build_record_matches_the_committed_files():
+@pytest.mark.parametrize("kind", ["sft", "sft_always_adds"])
+def test_build_record_matches_the_committed_files(kind):
     from grpo_course.paths import data_dir
-    from grpo_course.tiny.build import BUILD_FILE, sha256_file
+    from grpo_course.tiny import KINDS, build_record
+    from grpo_course.tiny.build import VARIANTS, record_name, sha256_file
 
+    assert set(KINDS) == set(VARIANTS)
     root = data_dir() / "tiny"
-    record = json.loads((root / BUILD_FILE).read_text())
+    record = json.loads((root / record_name(kind)).read_text())
+    assert build_record(kind) == record and record["sft_seconds"] > 0
+    assert record["settings"] == VARIANTS[kind].as_dict()  # the committed model is what the build command makes
+    assert record["sha256"], "the build record lists no files"
+    assert any(rel.startswith(f"{kind}/") for rel in record["sha256"])
+    for rel, digest in record["sha256"].items():
+        assert sha256_file(root / rel) == digest, f"{rel} differs from the build that {record_name(kind)} records"
+    with pytest.raises(ValueError, match="unknown tiny model kind"):
+        build_record("sft_v2")
+
+
+def test_the_always_adds_model_never_answers_a_subtraction_right():
     from grpo_course.tiny import build_record
 
-    assert build_record() == record and record["sft_seconds"] > 0
-    assert record["sha256"], "BUILD.json lists no files"
-    for rel, digest in record["sha256"].items():
-        assert sha256_file(root / rel) == digest, f"{rel} differs from the build that BUILD.json records"
+    sft, always = build_record("sft")["sft_heldout"], build_record("sft_always_adds")["sft_heldout"]
+    assert always["greedy_other"] >= 0.98 and always["greedy_subtraction"] == 0.0
+    assert always["pass@8"] - always["greedy"] < 0.01  # 8 samples find nothing greedy decoding does not
+    assert sft["pass@8"] - sft["greedy"] > 0.5  # while the 65%-flaw model's samples often subtract
 
 
 # ---- GRPO learns: the honest test ----------------------------------------------------------------------
@@ -299,6 +313,101 @@ def test_measuring_the_same_model_twice_shows_no_gain(tiny):
     assert v.greedy("before", "subtraction") == v.greedy("after", "subtraction") < 0.5  # the flaw, measured
     with pytest.raises(ValueError, match="before"):
         measure_sharpening(model, tok, problems, k=4)  # no adapter to switch off and no before_model
+
+
+# ---- SFT: other demonstrations, and batches grouped by length --------------------------------------------
+
+def _pool(n=400):
+    from grpo_course.tiny.sft import encode_pool
+    from grpo_course.tiny.tokenizer import build_tokenizer
+
+    tok = build_tokenizer()
+    return tok, P.generate_problems(n, seed=21), encode_pool(tok, P.generate_problems(n, seed=21))
+
+
+def test_sft_draws_the_flaw_at_its_rate_and_only_where_it_exists():
+    from grpo_course.tiny.sft import SFTSettings, draw_batches
+
+    tok, problems, pool = _pool()
+    flawed = {tuple(pr): tuple(a) for pr, _, a in pool if a is not None}
+    for rate in (0.0, 0.65, 1.0):
+        batches = draw_batches(pool, SFTSettings(batch_size=50, flaw_rate=rate), random.Random(0))
+        shown = [pair for _ in range(40) for pair in next(batches)]
+        alt = [tuple(c) == flawed[tuple(pr)] for pr, c in shown if tuple(pr) in flawed]
+        usual = {tuple(pr): tuple(u) for pr, u, _ in pool}
+        assert all(tuple(c) == usual[tuple(pr)] for pr, c in shown if tuple(pr) not in flawed)  # no flaw elsewhere
+        share = sum(alt) / len(alt)
+        assert abs(share - rate) < 4 * sqrt(max(rate * (1 - rate), 1e-9) / len(alt)) + 1e-9
+
+
+def test_sft_takes_other_demonstrations():
+    """A caller's own demonstrations (here: a bare answer as the alternative on every problem)."""
+    from grpo_course.tiny.sft import SFTSettings, draw_batches, encode_pool
+
+    tok, problems, _ = _pool(50)
+
+    def bare_or_steps(p):
+        return solve(p), f"{ANSWER_START}{P.gold_number(p['answer'])}{ANSWER_END}"
+
+    pool = encode_pool(tok, problems, bare_or_steps)
+    batch = next(draw_batches(pool, SFTSettings(batch_size=64, flaw_rate=1.0), random.Random(0)))
+    texts = {tok.decode(c, skip_special_tokens=True) for _, c in batch}
+    assert texts and all(t.startswith(ANSWER_START) for t in texts)
+
+
+def test_length_buckets_pad_less_and_show_the_same_problems():
+    from grpo_course.tiny.sft import SFTSettings, collate, draw_batches
+
+    tok, _, pool = _pool()
+
+    def padded(bucket_steps, steps=16):
+        batches = draw_batches(pool, SFTSettings(batch_size=32, bucket_steps=bucket_steps), random.Random(0))
+        drawn = [next(batches) for _ in range(steps)]
+        return sum(collate(tok, b)["input_ids"].numel() for b in drawn), drawn
+
+    plain, _ = padded(1)
+    grouped, drawn = padded(8)
+    assert grouped < 0.9 * plain  # at least 10% fewer tokens to push through the model
+    assert all(len(b) == 32 for b in drawn)
+    with pytest.raises(ValueError, match="bucket_steps"):
+        from grpo_course.tiny.sft import train_sft
+
+        train_sft(None, tok, P.generate_problems(5, 0), SFTSettings(bucket_steps=0), progress=False)
+
+
+def test_the_saved_tokenizer_does_not_depend_on_how_the_build_used_it(tmp_path, monkeypatch):
+    """Calling a fast tokenizer with padding=True stores the padding in tokenizer.json. The build saves a
+    tokenizer as built, so its bytes (in BUILD.json's sha256) do not change when evaluation changes."""
+    import grpo_course.tiny.evaluation as E
+    from grpo_course.tiny.build import BuildSettings, build_tiny, sha256_file
+    from grpo_course.tiny.sft import SFTSettings
+    from grpo_course.tiny.tokenizer import build_tokenizer
+
+    real = E.evaluate
+
+    def padding_evaluate(model, tokenizer, problems, **kw):
+        scores = real(model, tokenizer, problems, **kw)
+        tokenizer([p["question"] for p in problems], padding=True)  # the last call pads, as evaluation once did
+        return scores
+
+    monkeypatch.setattr(E, "evaluate", padding_evaluate)
+    micro = BuildSettings(sft=SFTSettings(steps=2, batch_size=4, warmup_steps=1, pool_size=50))
+    record = build_tiny(tmp_path / "b", micro, progress=False, n_eval=4)
+    build_tokenizer().save_pretrained(tmp_path / "fresh")
+    assert record["sha256"]["sft/tokenizer.json"] == sha256_file(tmp_path / "fresh" / "tokenizer.json")
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["build-tiny", "--kind", "sft_v2", "--problems-only"], "--kind 'sft_v2': choose from sft, sft_always_adds"),
+    (["build-tiny", "--threads", "0", "--problems-only"], "--threads 0: give 1 or more"),
+])
+def test_build_command_mistakes_are_one_error_line(argv, message, capsys, tmp_path):
+    from grpo_course.cli import main
+
+    assert main([*argv, "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"error: {message}"]
+    assert not any(tmp_path.iterdir())  # nothing written
 
 
 def test_the_tokenizer_is_rebuilt_byte_for_byte(tmp_path):

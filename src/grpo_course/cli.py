@@ -89,6 +89,16 @@ def _cmd_preflight(args: argparse.Namespace) -> int:
     from .preflight import run  # stage 08: will GRPO learn with these settings? go / no-go before training
 
     return run(args)
+def _cmd_build_emergence(args: argparse.Namespace) -> int:
+    from .emergence.command import run_build
+
+    return run_build(args)
+
+
+def _cmd_emergence_lab(args: argparse.Namespace) -> int:
+    from .emergence.command import run_lab_command
+
+    return run_lab_command(args)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -140,6 +150,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_preflight_arguments(p)
     p.set_defaults(func=_cmd_preflight)
+    from .emergence.command import add_build_arguments as add_emergence_build_arguments
+    from .emergence.command import add_lab_arguments as add_emergence_lab_arguments
+
+    p = sub.add_parser("build-emergence", help="rebuild data/emergence (the R1-Zero lab's starting model)")
+    add_emergence_build_arguments(p)
+    p.set_defaults(func=_cmd_build_emergence)
+
+    p = sub.add_parser("emergence-lab", help="GRPO with an answer-only reward; step-writing before and after")
+    add_emergence_lab_arguments(p)
+    p.set_defaults(func=_cmd_emergence_lab)
     return parser
 
 

@@ -12,21 +12,24 @@ from pathlib import Path
 
 from ..paths import data_dir
 
-KINDS = ("sft",)
+KINDS = ("sft", "sft_always_adds")  # the committed models (grpo_course.tiny.build.VARIANTS builds each)
 
 
 def tiny_dir(kind: str = "sft") -> Path:
     return data_dir() / "tiny" / kind
 
 
-def build_record() -> dict:
-    """The committed build record ``data/tiny/BUILD.json``: the build's settings, how long the SFT took
-    (``sft_seconds``), and the SFT model's held-out scores (``sft_heldout``)."""
+def build_record(kind: str = "sft") -> dict:
+    """The committed build record of a tiny model (``data/tiny/BUILD.json`` for ``sft``,
+    ``BUILD_<kind>.json`` for the others): the build's settings, how long the SFT took (``sft_seconds``),
+    and the model's held-out scores (``sft_heldout``)."""
     import json
 
-    path = data_dir() / "tiny" / "BUILD.json"
+    if kind not in KINDS:
+        raise ValueError(f"unknown tiny model kind {kind!r}; committed kinds: {', '.join(KINDS)}")
+    path = data_dir() / "tiny" / ("BUILD.json" if kind == "sft" else f"BUILD_{kind}.json")
     if not path.is_file():
-        raise FileNotFoundError(f"{path} is missing; run `grpo-course build-tiny` to build the tiny model")
+        raise FileNotFoundError(f"{path} is missing; run `grpo-course build-tiny --kind {kind}` to build it")
     return json.loads(path.read_text())
 
 
@@ -40,7 +43,8 @@ def load_tiny(kind: str = "sft", path: str | Path | None = None):
         path = tiny_dir(kind)
     path = Path(path)
     if not (path / "config.json").exists():
-        raise FileNotFoundError(f"no tiny model at {path}; run `grpo-course build-tiny` to build it")
+        hint = f" --kind {kind}" if kind != "sft" and path == tiny_dir(kind) else ""
+        raise FileNotFoundError(f"no tiny model at {path}; run `grpo-course build-tiny{hint}` to build it")
     tokenizer = AutoTokenizer.from_pretrained(path)
     tokenizer.padding_side = "left"
     model = AutoModelForCausalLM.from_pretrained(path, dtype="float32")

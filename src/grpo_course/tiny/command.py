@@ -11,17 +11,36 @@ def add_build_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quick", action="store_true", help="a shortened build (200 SFT steps of 32) for tests")
     p.add_argument("--problems-only", action="store_true", help="only write problems/train.jsonl and test.jsonl")
     p.add_argument("--steps", type=int, default=None, help="override the number of SFT steps")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch threads for the SFT (default 1, as the committed models were built: another count "
+                        "trains faster on an idle machine with more cores but gives other weights)")
+    p.add_argument("--kind", default="sft", help="which committed model to build: sft (default) or "
+                   "sft_always_adds (grpo_course.tiny.build.VARIANTS)")
 
 
 def run_build(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
-    from .build import QUICK, BuildSettings, build_tiny
+    from .build import QUICK, VARIANTS, build_tiny
 
-    settings = QUICK if args.quick else BuildSettings()
+    if args.kind not in VARIANTS:
+        import sys
+
+        print(f"error: --kind {args.kind!r}: choose from {', '.join(VARIANTS)}", file=sys.stderr)
+        return 2
+    settings = VARIANTS[args.kind]
+    if args.quick:  # the quick schedule with this kind's demonstrator
+        settings = replace(QUICK, sft=replace(QUICK.sft, flaw_rate=settings.sft.flaw_rate))
     if args.steps:
         settings = replace(settings, sft=replace(settings.sft, steps=args.steps))
-    record = build_tiny(args.out, settings, problems_only=args.problems_only)
+    if args.threads is not None:
+        if args.threads < 1:
+            import sys
+
+            print(f"error: --threads {args.threads}: give 1 or more", file=sys.stderr)
+            return 2
+        settings = replace(settings, threads=args.threads)
+    record = build_tiny(args.out, settings, problems_only=args.problems_only, kind=args.kind)
     summary = {k: v for k, v in record.items() if k != "sha256"}
     print(json.dumps(summary, indent=2, sort_keys=True))
     return 0

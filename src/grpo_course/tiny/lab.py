@@ -45,7 +45,7 @@ class LabResult:
     grpo: dict
     grpo_seconds: float
     train_seconds_total: float
-    history: list[dict] = field(default_factory=list)
+    history: list[dict] = field(default_factory=list)  # TRL's log rows of the steps that generated (rewards)
     curve: list[dict] = field(default_factory=list)  # held-out greedy accuracy against step
     settings: dict = field(default_factory=dict)
 
@@ -82,7 +82,7 @@ def _curve_callback(model_ref: dict, tokenizer, problems, every: int, curve: lis
 def run_lab(seed: int = 0, steps: int | None = None, *, model_dir: str | Path | None = None,
             n_test: int | None = None, n_curve: int = 100, curve_every: int = 5, k: int = 8,
             reward_names: list[str] | None = None, reward_funcs: list | None = None,
-            overrides: dict | None = None,
+            overrides: dict | None = None, callbacks: list | None = None,
             output_dir: str | None = None, threads: int | None = None, progress: bool = True) -> LabResult:
     """SFT model -> GRPO on the train split; held-out accuracies before and after (see module doc).
 
@@ -90,7 +90,9 @@ def run_lab(seed: int = 0, steps: int | None = None, *, model_dir: str | Path | 
     temperature 1, for pass@1 and pass@k (``k=0``: greedy only). Every ``curve_every`` steps the
     greedy accuracy on the first ``n_curve`` of them is recorded (its time is not counted in
     ``grpo_seconds``). The trained model is ``result.model`` (with ``result.tokenizer``); with ``k`` samples,
-    ``result.sharpening`` is the verdict of :mod:`.verdict` (SFT model before, GRPO model after).
+    ``result.sharpening`` is the verdict of :mod:`.verdict` (SFT model before, GRPO model after), and
+    ``result.before_scores`` / ``result.after_scores`` the per-problem scores it was built from.
+    ``callbacks``: more ``transformers.TrainerCallback`` objects for the trainer (e.g. a probe of the KL).
     """
     import torch
     from trl import GRPOTrainer
@@ -121,12 +123,14 @@ def run_lab(seed: int = 0, steps: int | None = None, *, model_dir: str | Path | 
     funcs = reward_funcs if reward_funcs is not None else reward_functions(reward_names)
     trainer = GRPOTrainer(model=model, reward_funcs=funcs, args=args,
                           train_dataset=to_dataset(train), processing_class=tokenizer,
-                          callbacks=[_curve_callback(ref, tokenizer, curve_set, curve_every, curve, spent)])
+                          callbacks=[_curve_callback(ref, tokenizer, curve_set, curve_every, curve, spent),
+                                     *(callbacks or [])])
     if not progress:
         from transformers.trainer_callback import PrinterCallback, ProgressCallback
+        from transformers.utils.notebook import NotebookProgressCallback
 
-        trainer.remove_callback(PrinterCallback)
-        trainer.remove_callback(ProgressCallback)
+        for quiet in (PrinterCallback, ProgressCallback, NotebookProgressCallback):  # the last one in Jupyter
+            trainer.remove_callback(quiet)
     start = time.perf_counter()
     trainer.train()
     total = time.perf_counter() - start
@@ -141,6 +145,10 @@ def run_lab(seed: int = 0, steps: int | None = None, *, model_dir: str | Path | 
                        grpo_seconds=total - sum(spent), train_seconds_total=total, history=history,
                        curve=curve, settings={**TINY_GRPO, **overrides, "rewards": names})
     result.model, result.tokenizer = model, tokenizer  # the GRPO-trained model (attributes, not fields)
+    result.before_scores, result.after_scores = sft_scores, grpo_scores
+    # every optimiser step's log row: with num_iterations > 1 the steps that reuse a batch log no rewards, only
+    # the loss-side metrics (kl, entropy, clip_ratio/*), and those are the steps whose ratio has left 1
+    result.step_log = [row for row in trainer.state.log_history if "loss" in row]
     if k:  # what GRPO taught it, from the same samples: grpo_course.tiny.verdict
         from .verdict import sharpening
 
