@@ -113,14 +113,40 @@ def test_plan_table_shows_every_profile_within_100_columns():
     for python in plan["runtimes"]:
         text = colab_runtime.plan_table(plan, python)
         assert max(map(len, text.splitlines())) <= 100
+        assert plan["runtimes"][python]["source"] in text and plan["date"] in text
         rows = colab_runtime.plan_rows(plan, python)
         assert [r["profile"] for r in rows] == GPU_PROFILES
         for row in rows:
             measured = plan["runtimes"][python]["profiles"][row["profile"]]
             assert row["download MB (now)"] == f"{measured['now']['download_bytes'] / 1e6:,.0f}"
+            assert row["download MB (before)"] == f"{measured['before']['download_bytes'] / 1e6:,.0f}"
+            assert row["packages"] == len(measured["now"]["install"])
             assert f"{row['profile']:<8} {row['download MB (before)']:>10} {row['download MB (now)']:>8}" in text
             for name, (old, new) in measured["now"]["replaces"].items():
                 assert f"{name} {old}->{new}" in " ".join(text.split())
+
+
+@pytest.mark.parametrize("python", ["3.13", "3.12"])
+def test_plan_rows_say_whether_colabs_torch_stays(python):
+    """The committed plan: the T4 set keeps Colab's torch (nothing of torch downloaded), the vLLM sets replace it
+    with the torch vLLM 0.19.1 was built for; the rows say which, from the JSON."""
+    plan = colab_runtime.load_plan()
+    colab_torch = colab_runtime.runtime(python).version("torch")
+    rows = {r["profile"]: r for r in colab_runtime.plan_rows(plan, python)}
+    t4 = plan["runtimes"][python]["profiles"]["t4"]["now"]
+    assert "torch" not in t4["install"] and "torch" not in t4["files"]
+    assert rows["t4"]["torch"] == f"keeps {colab_torch}"
+    for profile in ("l4", "large"):
+        now = plan["runtimes"][python]["profiles"][profile]["now"]
+        assert now["replaces"]["torch"][0] == colab_torch
+        assert rows[profile]["torch"] == f"{colab_torch}->{now['install']['torch']}"
+
+
+def test_plan_rows_name_a_torch_the_install_adds_without_replacing():
+    plan = json.loads(json.dumps(colab_runtime.load_plan()))
+    row = plan["runtimes"]["3.13"]["profiles"]["t4"]["now"]
+    row["install"]["torch"] = "9.9.9"
+    assert colab_runtime.plan_rows(plan, "3.13")[0]["torch"] == "adds 9.9.9"
 
 
 def test_plan_table_wraps_a_long_replacement_list():

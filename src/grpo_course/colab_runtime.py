@@ -155,34 +155,46 @@ def _mb(n_bytes: int) -> str:
 
 
 def plan_rows(plan: dict | None = None, python: str | None = None) -> list[dict]:
-    """One row per GPU profile: downloads before/after (MB) and what the new install replaces."""
+    """One row per GPU profile: downloads before/after (MB), how many packages the install brings, whether
+    Colab's torch stays, and which preinstalled packages it replaces (``name old->new``)."""
     plan = plan or load_plan()
     python = python or plan["default_python"]
+    colab_torch = runtime(python).version("torch")
     rows = []
     for profile, row in plan["runtimes"][python]["profiles"].items():
         new, old = row["now"], row["before"]
+        if "torch" in new["replaces"]:
+            torch = "{}->{}".format(*new["replaces"]["torch"])
+        elif "torch" in new["install"]:
+            torch = f"adds {new['install']['torch']}"
+        else:
+            torch = f"keeps {colab_torch}"
         rows.append({"profile": profile, "download MB (before)": _mb(old["download_bytes"]),
                      "download MB (now)": _mb(new["download_bytes"]), "packages": len(new["install"]),
+                     "torch": torch,
                      "replaces": ", ".join(f"{n} {a}->{b}" for n, (a, b) in sorted(new["replaces"].items()))})
     return rows
 
 
 def plan_table(plan: dict | None = None, python: str | None = None, width: int = 100) -> str:
-    """The plan as plain text at most ``width`` characters wide (long ``replaces`` lists wrap)."""
+    """The plan as plain text at most ``width`` characters wide: one line of figures per profile, then the
+    preinstalled packages it replaces, wrapped between packages."""
     import textwrap
 
     plan = plan or load_plan()
     python = python or plan["default_python"]
     rows = plan_rows(plan, python)
-    head = f"{'profile':<8} {'MB before':>10} {'MB now':>8} {'packages':>8}  replaces (Colab's version -> new)"
+    head = f"{'profile':<8} {'MB before':>10} {'MB now':>8} {'packages':>8}  torch"
     lines = [f"Colab Python {python} ({plan['runtimes'][python]['source']}), measured {plan['date']}:",
-             head[:width], "-" * min(width, len(head))]
+             "MB before: what the previous pins downloaded; MB now: what today's pins download",
+             head, "-" * min(width, len(head) + 20)]
+    indent = " " * 9
     for row in rows:
-        first = (f"{row['profile']:<8} {row['download MB (before)']:>10} {row['download MB (now)']:>8} "
-                 f"{row['packages']:>8}  ")
+        lines.append(f"{row['profile']:<8} {row['download MB (before)']:>10} {row['download MB (now)']:>8} "
+                     f"{row['packages']:>8}  {row['torch']}")
         items = row["replaces"].replace(" ", "\u00a0").replace(",\u00a0", ", ")  # wrap between packages only
-        wrapped = [w.replace("\u00a0", " ") for w in textwrap.wrap(items or "nothing", break_on_hyphens=False,
-                                                                   width=max(20, width - len(first)))]
-        lines.append(first + wrapped[0])
-        lines.extend(" " * len(first) + more for more in wrapped[1:])
+        wrapped = textwrap.wrap("replaces: " + (items or "nothing"), width=width, initial_indent=indent,
+                                subsequent_indent=indent + " " * 10, break_on_hyphens=False,
+                                break_long_words=False)
+        lines.extend(w.replace("\u00a0", " ") for w in wrapped)
     return "\n".join(line[:width] for line in lines)
