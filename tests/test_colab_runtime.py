@@ -149,6 +149,22 @@ def test_plan_rows_name_a_torch_the_install_adds_without_replacing():
     assert colab_runtime.plan_rows(plan, "3.13")[0]["torch"] == "adds 9.9.9"
 
 
+def test_readme_states_the_committed_plans_figures():
+    """The README's table of Colab downloads is the committed plan's, rounded as plan_rows rounds them."""
+    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    plan = colab_runtime.load_plan()
+    now = {py: {r["profile"]: r for r in colab_runtime.plan_rows(plan, py)} for py in ("3.13", "3.12")}
+    t4, l4 = now["3.13"]["t4"], now["3.13"]["l4"]
+    assert now["3.13"]["l4"]["download MB (now)"] == now["3.13"]["large"]["download MB (now)"]
+    assert (f"| `t4` | {t4['download MB (now)']} MB, {t4['packages']} packages | "
+            f"{now['3.12']['t4']['download MB (now)']} MB | {t4['download MB (before)']} MB | "
+            f"{t4['torch'].replace('keeps ', 'keeps Colab' + chr(39) + 's ')} |") in readme
+    assert (f"| `l4`, `large` | {l4['download MB (now)']} MB, {l4['packages']} packages | "
+            f"{now['3.12']['l4']['download MB (now)']} MB | {l4['download MB (before)']} MB | "
+            f"{l4['torch'].split('->')[1]}, ") in readme
+    assert f"measured {plan['date']}" in readme
+
+
 def test_plan_table_wraps_a_long_replacement_list():
     plan = json.loads(json.dumps(colab_runtime.load_plan()))
     row = plan["runtimes"]["3.13"]["profiles"]["t4"]["now"]
