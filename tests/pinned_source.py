@@ -1,7 +1,8 @@
 """Read the source of the pinned Colab GPU wheels without installing or importing them.
 
-``pinned_wheel("unsloth")`` downloads the exact wheel that ``src/grpo_course/colab_pins.txt`` pins
-(``pip download --no-deps --only-binary=:all:`` for CPython 3.12 on manylinux x86_64) once into
+``pinned_wheel("unsloth")`` downloads the exact wheel that ``src/grpo_course/colab_pins.txt`` pins, or for a
+package left unpinned the version Colab preinstalls (``data/colab/``), with ``pip download --no-deps
+--only-binary=:all:`` for Colab's Python and platform (``colab_runtime``) once into
 ``~/.cache/grpo-course/wheels`` (``GRPO_COURSE_CACHE`` moves it), then reads modules straight out of
 the zip; only the members asked for are decompressed (the vLLM wheel is 430 MB).
 
@@ -14,7 +15,6 @@ from __future__ import annotations
 
 import ast
 import fcntl
-import os
 import re
 import shutil
 import subprocess
@@ -26,35 +26,15 @@ from functools import lru_cache
 from pathlib import Path
 
 from grpo_course import bootstrap
+from grpo_course.colab_install import CACHE_DIR, pip_env  # noqa: F401 - pip_env: tests import it from here
+from grpo_course.colab_runtime import runtime
 
-CACHE_DIR = Path(os.environ.get("GRPO_COURSE_CACHE") or Path.home() / ".cache" / "grpo-course")
 WHEEL_DIR = CACHE_DIR / "wheels"
-
-# Colab runs CPython 3.12 on manylinux x86_64: every manylinux tag a wheel there may carry.
-PYTHON_VERSION = "3.12"
-PLATFORM_TAGS = ([f"manylinux_2_{minor}_x86_64" for minor in range(5, 40)]
-                 + ["manylinux2014_x86_64", "manylinux2010_x86_64", "manylinux1_x86_64", "linux_x86_64"])
-
-# pip settings that describe *this* machine rather than Colab's registry view: dropped for the
-# subprocesses below. The config files (here one adds `constraint = torch<=2.14.1` and local
-# find-links/extra indexes) go with PIP_CONFIG_FILE=/dev/null; these environment variables pass.
-_PIP_ENV_KEEP = {"PIP_CERT", "PIP_CLIENT_CERT", "PIP_INDEX_URL", "PIP_TRUSTED_HOST", "PIP_PROXY",
-                 "PIP_DEFAULT_TIMEOUT", "PIP_RETRIES", "PIP_DISABLE_PIP_VERSION_CHECK"}
-
-
-def pip_env() -> dict[str, str]:
-    """The environment for pip subprocesses: no pip config files, no machine-local PIP_* settings."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PIP_") or k in _PIP_ENV_KEEP}
-    env["PIP_CONFIG_FILE"] = os.devnull
-    env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
-    return env
 
 
 def platform_args() -> list[str]:
-    args = ["--only-binary=:all:", "--python-version", PYTHON_VERSION, "--implementation", "cp"]
-    for tag in PLATFORM_TAGS:
-        args += ["--platform", tag]
-    return args
+    """pip options for Colab's default runtime (Python 3.13, manylinux x86_64 up to glibc 2.35)."""
+    return runtime().pip_target_args()
 
 
 def _norm(name: str) -> str:
@@ -62,8 +42,9 @@ def _norm(name: str) -> str:
 
 
 def pinned_versions(profile: str = "l4") -> dict[str, str]:
-    """Normalised name -> exact version, from ``colab_pins.txt`` (l4 is the largest set)."""
-    out = {}
+    """Normalised name -> the version a Colab learner has after the set-up cell: the pin from ``colab_pins.txt``
+    (l4 is the largest set), else the version Colab preinstalls (``data/colab/``)."""
+    out = {_norm(name): version for name, version in runtime().packages.items()}
     for pin in bootstrap.gpu_pins(profile):
         name, _, version = pin.partition("==")
         out[_norm(name)] = version
