@@ -383,6 +383,24 @@ def test_each_task_checks_its_own_format(name):
     assert get_task("gsm8k").follows_format(answer("72")) and not get_task("gsm8k").follows_format(answer("a date"))
 
 
+@pytest.mark.parametrize("name", NEW_TASKS)
+def test_the_before_after_reports_the_tasks_own_format(name, monkeypatch):
+    """The wiring, not only the check: evaluate_greedy's "format followed" column is what the task's own
+    ``follows_format`` says of each completion (a task whose check disagrees with GSM8K's shows it)."""
+    import dataclasses
+
+    from grpo_course import compare
+
+    task = get_task(name)
+    rows = task.load(CPU).heldout[:2]
+    demos = [task.demonstration(r) for r in rows]
+    monkeypatch.setattr(compare, "generate", lambda model, tok, prompts, *a, **k: demos[:len(prompts)])
+    assert compare.evaluate_greedy(None, None, rows, task=task, max_new_tokens=8).formatted == [True, True]
+    only_first = dataclasses.replace(task, follows_format=lambda c: c == demos[0])  # a check unlike GSM8K's
+    ev = compare.evaluate_greedy(None, None, rows, task=only_first, max_new_tokens=8)
+    assert ev.formatted == [True, False] and ev.format_rate == 0.5
+
+
 @pytest.fixture()
 def broke_panel():
     p = legal_qa.offline_panel(budget_usd=0.0)  # every judge call would cross the cap: nothing is judged
