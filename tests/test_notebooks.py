@@ -105,3 +105,14 @@ def test_the_training_notebook_trains_any_task_by_changing_one_name(task, tmp_pa
     assert f"model data/tasks/{task}/tiny" in printed  # the task's own model, not the GSM8K tiny Llama
     assert re.search(rf"task {re.escape(task)} on profile cpu-tiny: step (\d+)/\1", printed), printed[-3000:]
     assert (tmp_path / f"{task}-cpu-tiny" / "final" / "adapter" / "adapter_config.json").is_file()
+
+
+@pytest.mark.parametrize("name", ["02_reward_design", "07_more_tasks"])
+def test_the_prose_says_an_unjudged_completion_is_dropped_not_scored_zero(name):
+    """Issue #15: TRL 1.14 leaves a completion out of the loss only when *every* reward function returns None
+    (its grpo_trainer's unscorable mask); the notebooks must not say a single None is ignored."""
+    nb = json.loads((REPO_ROOT / "notebooks" / f"{name}.ipynb").read_text())
+    prose = " ".join(" ".join(_source(c).split()) for c in nb["cells"] if c["cell_type"] == "markdown")
+    assert "**every** reward function" in prose and "the format reward included" in prose
+    assert "drops" in prose and "advantage 0" in prose
+    assert "ignored by TRL" not in prose  # the wrong statement #14 found
