@@ -295,6 +295,27 @@ def test_sharpening_refuses_mismatched_scores():
         sharpening(_problems(1, 0), _scores([True], [1]), _scores([True], [1])).pass_at(9, "before")
 
 
+def test_the_verdict_from_stage_05s_evaluations_is_the_same_verdict():
+    """Notebook 05 reads the verdict off two evaluation results (greedy_correct, correct_counts, n_samples)."""
+    from types import SimpleNamespace
+
+    from grpo_course.tiny.verdict import sharpening, sharpening_from_evaluations
+
+    def result(problems, greedy, counts, n=8):
+        return SimpleNamespace(problems=problems, n_samples=n, greedy_correct=lambda: list(greedy),
+                               correct_counts=lambda: list(counts))
+
+    problems = _problems(20, 10)
+    b_greedy, b_counts = [False] * 20 + [True] * 10, [3] * 18 + [0] * 2 + [8] * 10
+    a_greedy, a_counts = [True] * 30, [8] * 30
+    v = sharpening_from_evaluations(result(problems, b_greedy, b_counts), result(problems, a_greedy, a_counts))
+    direct = sharpening(problems, _scores(b_greedy, b_counts), _scores(a_greedy, a_counts))
+    assert v.kind == direct.kind == "sharpened" and v.sentence() == direct.sentence()
+    with pytest.raises(ValueError, match="different problems"):
+        sharpening_from_evaluations(result(problems, b_greedy, b_counts),
+                                    result(problems[::-1], a_greedy, a_counts))
+
+
 def test_subtraction_is_read_from_gsm8k_annotations_when_the_column_is_missing():
     assert P.subtracts({"answer": "She has 28-5=<<28-5=23>>23 left.\n#### 23"})
     assert not P.subtracts({"answer": "48/2=<<48/2=24>>24 and 48+24=<<48+24=72>>72\n#### 72"})
