@@ -1,4 +1,5 @@
-"""Static checks on every notebook: valid, output-free, portable, and set up the same way.
+"""Static checks on every notebook: valid, output-free, portable, and set up the same way; and no course file
+points a learner at the maintainers' research notes.
 
 Executing them is nbmake's job (``pytest --nbmake notebooks``); these checks are instant.
 """
@@ -41,6 +42,29 @@ def test_notebook_is_valid_and_clean(path):
         assert not ABSOLUTE_PATH.search(src), f"absolute machine path in: {src[:120]!r}"
         if cell["cell_type"] == "code":
             assert not re.search(r"""["']cuda(:\d)?["']""", src), "use profile.device, never a literal 'cuda'"
+
+
+# The maintainers' notes sit beside their checkout (``../shared``), not in the course a learner clones: a fact
+# carries its primary source (paper, repository file or issue, docs page), never a pointer to those notes.
+# CONTRIBUTING.md, written for maintainers, may name them.
+MAINTAINER_NOTES = re.compile(r"\.\./shared\b|shared[ /](?:reference|seeds)\b", re.IGNORECASE)
+COURSE_FILES = sorted(
+    [p for d in ("src", "notebooks", "benchmarks") for p in (REPO_ROOT / d).rglob("*")
+     if p.is_file() and p.suffix in {".py", ".ipynb", ".md", ".txt", ".json", ".toml", ".yml", ".yaml", ".cfg"}]
+    + [REPO_ROOT / "README.md"])
+
+
+def test_course_files_are_found():
+    names = {p.relative_to(REPO_ROOT).as_posix() for p in COURSE_FILES}
+    assert {"README.md", "src/grpo_course/gpu.py", "notebooks/00_start_here.ipynb"} <= names
+
+
+def test_no_course_file_points_at_the_maintainers_notes():
+    hits = [f"{p.relative_to(REPO_ROOT)}:{n}: {line.strip()[:100]}"
+            for p in COURSE_FILES
+            for n, line in enumerate(p.read_text(encoding="utf-8", errors="replace").splitlines(), 1)
+            if MAINTAINER_NOTES.search(line)]
+    assert not hits, "cite the primary source instead of ../shared:\n" + "\n".join(hits)
 
 
 # What JupyterLab fills in when the course's kernel starts. A notebook saved with less opens already marked as

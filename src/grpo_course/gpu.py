@@ -7,7 +7,12 @@ course's choices can be read and unit-tested on a CPU, and ``tests/test_gpu_cont
 every keyword against the source of the pinned wheels (``colab_pins.txt``) without a GPU.
 
 The course's choices on GPU profiles, and why (facts read in the pinned Unsloth 2026.10.7 /
-unsloth_zoo 2026.10.7 / TRL 1.14.0 / vLLM 0.19.1 sources; see also ``../shared/reference/unsloth.md``):
+unsloth_zoo 2026.10.7 / TRL 1.14.0 / vLLM 0.19.1 sources: github.com/unslothai/unsloth
+``unsloth/models/rl.py`` (GRPO defaults, batch rounding), ``unsloth/models/loader_utils.py``, ``mapper.py`` and
+``_utils.py`` (FP8 checks and the FP8-Block mapping); github.com/unslothai/unsloth-zoo
+``unsloth_zoo/vllm_utils.py`` (standby memory tiers and ``UNSLOTH_VLLM_STANDBY_UTIL_OVERRIDE``); the memory-
+efficient RL page of docs.unsloth.ai (standby); unslothai/notebooks PR #336 (vLLM's last release with an
+attention backend for sm75 is 0.11.2: the xformers backend is deleted in 0.12.0)):
 
 * **Import order and environment.** Unsloth patches TRL and transformers when it is imported, so
   :func:`import_unsloth` runs before anything imports them. ``UNSLOTH_VLLM_STANDBY`` is read at

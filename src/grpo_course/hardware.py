@@ -31,7 +31,9 @@ from .paths import REPO_ROOT
 
 PROFILE_ENV_VAR = "GRPO_COURSE_PROFILE"
 
-# Usable memory Colab reports (Unsloth banners, see shared reference unsloth.md §2, §8).
+# Usable memory Colab reports: the "Max memory" line of Unsloth's start-up banner in the saved outputs of
+# github.com/unslothai/notebooks, nb/Llama3.1_(8B)-GRPO.ipynb (Tesla T4: 14.741 GB) and
+# nb/Llama_FP8_GRPO.ipynb (L4: 22.161 GB).
 T4_USABLE_GB = 14.74
 L4_USABLE_GB = 22.16
 

@@ -1,7 +1,10 @@
 """Reward-hacking audit: completions that score (or look) well for the wrong reasons, counted and shown.
 
 A rising reward proves only that the policy found what the reward pays for. These five checks look
-for the known ways that differs from solving the problem (``../shared/reference/evaluation.md`` §7):
+for the known ways that differs from solving the problem, as reported in public GRPO runs and code
+(github.com/huggingface/open-r1 issue #255 and PR #418; github.com/Liuziyu77/Visual-RFT issues #79 and #176;
+truncated completions get zero reward in Dr. GRPO's grader, github.com/sail-sg/understand-r1-zero,
+``understand_r1_zero/math_grader.py``):
 
 =========================  ===========================================================================
 flag                       what it catches

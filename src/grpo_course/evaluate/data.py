@@ -1,9 +1,10 @@
 """Held-out problems to evaluate on: GSM8K from the hub (Colab), a local file with GSM8K's schema
 (offline, CI), or the course's tiny problems.
 
-GSM8K (Cobbe et al. 2021; ``openai/gsm8k``, config ``main``; test split 1,319 problems) has two
-columns: ``question`` and ``answer``, the worked solution with ``<<48/2=24>>`` calculator
-annotations ending in ``#### 72`` (``../shared/reference/evaluation.md`` §5). Every loader here
+GSM8K (Cobbe et al. 2021, "Training Verifiers to Solve Math Word Problems", arXiv 2110.14168; data in
+github.com/openai/grade-school-math, ``grade_school_math/data/test.jsonl``: 1,319 problems; hub mirror
+``openai/gsm8k``, config ``main``) has two columns: ``question`` and ``answer``, the worked solution with
+``<<48/2=24>>`` calculator annotations ending in ``#### 72`` (that repository's README). Every loader here
 returns rows with exactly that schema plus an ``id``, so one evaluation loop serves them all.
 """
 

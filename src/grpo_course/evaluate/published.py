@@ -4,7 +4,12 @@ A number is only comparable with another measured the same way. Meta's figures u
 in the prompt, Meta's internal harness and exact match; ours are zero-shot in the course's
 think/answer format with our graders. The table below puts them side by side *with* the differences,
 so nobody reads a gap as a model difference when it is a protocol difference.
-Sources: ``../shared/reference/evaluation.md`` §4.1 and §2.6.
+Sources: Meta's Llama 3.2 model card, "Instruction Tuned Models" table (GSM8K CoT, 8-shot, em_maj1@1:
+44.4 for 1B, 77.7 for 3B) and its evaluation notes (8-shot CoT prompt of Wei et al. 2022, "Chain-of-Thought
+Prompting Elicits Reasoning in Large Language Models", arXiv 2201.11903; maj@1; at most 1024 generated tokens),
+both in github.com/meta-llama/llama-models, ``models/llama3_2/MODEL_CARD.md`` and ``eval_details.md``; the
+lm-evaluation-harness reproductions of the 1B figure (40.0 / 39.4 / 41.7) are in meta-llama/llama-cookbook
+issue #810 ("Reproduction issue of task GSM8K with Llama3.2-1B-Instruct").
 """
 
 from __future__ import annotations

@@ -55,8 +55,9 @@ class GPU:
     note: str = ""
 
 
-# T4 and L4: the usable memory Unsloth's banner prints on Colab (shared reference unsloth.md §2, §3),
-# the same constants grpo_course.hardware uses. Nominally a T4 has 15 GB usable of 16 GB and
+# T4 and L4: the usable memory Unsloth's banner prints on Colab (saved outputs of unslothai/notebooks
+# nb/Llama3.1_(8B)-GRPO.ipynb on a T4 and nb/Llama_FP8_GRPO.ipynb on an L4), the same constants
+# grpo_course.hardware uses. Nominally a T4 has 15 GB usable of 16 GB and
 # an L4 22.5 GB of 24 GB; the planner judges fit against what a process really gets.
 GPUS: dict[str, GPU] = {
     "T4": GPU("T4", T4_USABLE_GB, bf16=False, fp8=False, note="Colab T4, 'Max memory: 14.741 GB' (Unsloth banner)"),

@@ -1,6 +1,9 @@
-"""Every memory figure Unsloth published (shared reference ``unsloth.md``) beside the planner's estimate.
+"""Every memory figure Unsloth published beside the planner's estimate.
 
-Each row says what was measured or claimed, where, and how the planner was set up to
+The figures come from the saved outputs of Unsloth's notebooks (github.com/unslothai/notebooks, folder
+``nb/``), its docs and blog (docs.unsloth.ai, unsloth.ai/blog), unsloth_zoo's ``vllm_utils.py`` and
+unslothai/unsloth issues; each row names its own source. Each row says what was measured or claimed, where,
+and how the planner was set up to
 estimate the same quantity (its assumptions), then the error ``(estimate - published) /
 published``. Rows whose setting the source does not give, or whose model the planner does
 not model, are listed with the reason instead of an invented number.

@@ -3,9 +3,13 @@
 Two halves:
 
 * **Naive rewards** (do not train with them): our own re-creations of reward bugs that were
-  reported in public GRPO code (sources in ``../shared/reference/evaluation.md`` §7.1): a format
-  regex without ``re.DOTALL``, a substring "contains the answer" check, "any answer tag matches",
-  string equality against the raw GSM8K gold, and a steps counter that counts lines with ``=``.
+  reported in public GRPO code: a format regex without ``re.DOTALL`` (unslothai/unsloth #1761,
+  huggingface/open-r1 #237: Will Brown's GSM8K reward set as copied into Unsloth's GRPO notebooks), a
+  substring "contains the answer" check (Liuziyu77/Visual-RFT #176), "any answer tag matches" (several
+  answer blocks, huggingface/open-r1 PR #418; hedged answers, Visual-RFT #79), and string equality
+  against the raw GSM8K gold, commas kept (``correctness_reward_func`` of that same reward set; golds such
+  as ``1,080`` are in openai/grade-school-math's data). The fifth, a steps counter that counts lines with
+  ``=``, is no reported bug: it is this course's own naive version of a step term, shown to be gameable.
   Each has TRL's signature; the notebook puts them next to :mod:`grpo_course.rewards.math`'s
   guarded versions in PASS/FAIL tables.
 * **A template policy** (:func:`simulate_policy`): a softmax over a few ways of answering

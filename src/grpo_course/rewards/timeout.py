@@ -2,7 +2,11 @@
 
 math-verify's own timeout uses ``signal.alarm``: it only works in the main thread of the main
 interpreter, and from any other thread it raises ``ValueError`` (or, in web servers, silently
-returns False). See ``../shared/reference/evaluation.md`` §1.6 and Math-Verify issues #11/#50.
+returns False). Sources: Math-Verify 0.8.0 (github.com/huggingface/Math-Verify), ``src/math_verify/utils.py``
+(the signal-based timeout) and the ``parse``/``verify`` docstrings (a timeout in a threaded environment raises
+``ValueError``); its issues #50 (threads in a GRPO trainer; the maintainer's advice: pass ``None`` timeouts and
+enforce one yourself) and #11 (FastAPI: verify silently returns False); huggingface/trl PR #5281 (TRL turns
+the timeouts off outside the main thread).
 
 Here the call runs in a persistent child process started with :mod:`subprocess` (not
 :mod:`multiprocessing`: that needs a ``__main__`` guard with "spawn" and is forbidden inside

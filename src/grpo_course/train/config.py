@@ -7,11 +7,15 @@ then the tiny model's recipe on ``cpu-tiny`` (``grpo_course.tiny.recipe.TINY_GRP
 that make it learn on a CPU) or ``grpo_course.gpu.grpo_config_overrides`` on GPU profiles, then
 the caller's ``overrides``.
 
-Facts used below (sources in ``../shared/reference``): TRL 1.14 defaults ``beta=0``, ``loss_type="dapo"``,
+Facts used below, with their sources: TRL 1.14 defaults ``beta=0``, ``loss_type="dapo"``,
 ``learning_rate=1e-6``, ``bf16=True`` (which raises on a CPU without ``use_cpu``), and no longer has
-``max_prompt_length``; transformers 5 folds ``warmup_ratio`` into ``warmup_steps`` (a value below 1
-is a fraction of the steps); Unsloth silently swaps TRL's defaults for ``beta=0.001`` and
-``loss_type="bnpo"`` unless they are passed, so we pass them.
+``max_prompt_length`` (removed in TRL 0.28): the field defaults in ``trl/trainer/grpo_config.py`` and
+``trl/trainer/base_config.py`` of the pinned wheel (github.com/huggingface/trl); transformers 5 folds
+``warmup_ratio`` into ``warmup_steps`` (a value below 1 is a fraction of the steps: ``TrainingArguments``,
+github.com/huggingface/transformers; ``tests/test_train.py`` checks it on the installed package); Unsloth
+silently swaps TRL's defaults for ``beta=0.001`` and ``loss_type="bnpo"`` unless they are passed (the GRPO
+default overrides in ``unsloth/models/rl.py``, github.com/unslothai/unsloth; ``tests/test_gpu_contracts.py``
+reads them from the pinned wheel), so we pass them.
 
 Importing this module does not import torch or TRL.
 """

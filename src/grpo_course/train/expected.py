@@ -1,10 +1,10 @@
 """What a GPU run is expected to do, from published runs: never from a run we invented.
 
 CI has no GPU, so the course cannot measure the GPU path itself. These are the figures the saved
-outputs of Unsloth's own Colab notebooks show (parsed in ``../shared/reference/unsloth.md``, sections
-2, 4 and 8; the notebooks live in ``github.com/unslothai/notebooks``, folder ``nb/``). Each row names
-its source. :func:`estimate_hours` turns a seconds-per-step figure into a run time for a profile:
-an estimate, labelled as one.
+outputs of Unsloth's own Colab notebooks show (``github.com/unslothai/notebooks``, folder ``nb/``: progress
+bars, logged rewards and the start-up banner of each run), plus one remark from Unsloth's blog. Each row
+names its notebook or page. :func:`estimate_hours` turns a seconds-per-step figure into a run time for a
+profile: an estimate, labelled as one.
 """
 
 from __future__ import annotations
@@ -38,8 +38,10 @@ PUBLISHED: tuple[Published, ...] = (
     Published("T4", "Llama-3.2-3B 16-bit LoRA GRPO, the saved run that clearly learns",
               "500 steps in 6:57:24 (about 50 s/step); format reward appears only after about 200 steps",
               NB + "Advanced_Llama3_2_(3B)_GRPO_LoRA.ipynb, saved output"),
-    Published("T4", "usable memory", "14.74 GB", "Unsloth's start-up banner on a Colab T4"),
-    Published("L4", "usable memory", "22.16 GB", "Unsloth's start-up banner on a Colab L4"),
+    Published("T4", "usable memory", "14.74 GB",
+              NB + "Llama3.1_(8B)-GRPO.ipynb, Unsloth's start-up banner on a Colab T4"),
+    Published("L4", "usable memory", "22.16 GB",
+              NB + "Llama_FP8_GRPO.ipynb, Unsloth's start-up banner on a Colab L4"),
     Published("any", "when the reward starts to rise", "'Wait for at least 300 steps for the reward to actually "
               "increase'", "unsloth.ai blog, R1 reasoning, 6 Feb 2025"),
 )
