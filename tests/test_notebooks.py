@@ -47,7 +47,8 @@ def test_notebook_is_valid_and_clean(path):
 # The maintainers' notes sit beside their checkout (``../shared``), not in the course a learner clones: a fact
 # carries its primary source (paper, repository file or issue, docs page), never a pointer to those notes.
 # CONTRIBUTING.md, written for maintainers, may name them.
-MAINTAINER_NOTES = re.compile(r"\.\./shared\b|shared[ /](?:reference|seeds)\b", re.IGNORECASE)
+MAINTAINER_NOTES = re.compile(r"\.\./shared\b|shared[ /](?:reference|seeds)\b"
+                              r"|\b(?:evaluation|pedagogy|pins|trl|unsloth)\.md\b", re.IGNORECASE)  # the notes' files
 COURSE_FILES = sorted(
     [p for d in ("src", "notebooks", "benchmarks") for p in (REPO_ROOT / d).rglob("*")
      if p.is_file() and p.suffix in {".py", ".ipynb", ".md", ".txt", ".json", ".toml", ".yml", ".yaml", ".cfg"}]

@@ -4,13 +4,14 @@ import math
 import re
 import subprocess
 import sys
+from types import SimpleNamespace
 
 import pytest
 import torch
 
 from grpo_course import smoke
 from grpo_course.cli import main as cli_main
-from grpo_course.hardware import PROFILES
+from grpo_course.hardware import PROFILES, get_profile
 
 LAST_LINE = re.compile(r"^smoke: (ok profile=\S+ seconds=\d+|FAILED profile=\S+ \S.*)$")
 
@@ -68,6 +69,23 @@ def test_dtype_watch_sees_a_bf16_output_and_passes_fp16():
 def test_loss_and_gradient_checks(rows, finite, moved):
     loss, grad = smoke._loss_checks(rows)
     assert (loss.ok, grad.ok) == (finite, moved)
+
+
+def test_a_loss_of_zero_is_explained_not_left_to_look_like_a_failure():
+    loss, _ = smoke._loss_checks([{"step": 1, "loss": 0.0, "grad_norm": 0.05}, {"step": 2, "loss": 0.0002}])
+    assert loss.ok and "about 0 is expected" in loss.detail
+    loss, _ = smoke._loss_checks([{"step": 1, "loss": 0.3, "grad_norm": 0.05}])
+    assert "expected" not in loss.detail
+
+
+def test_the_priming_check_needs_a_logged_loss():
+    from grpo_course.train.sft import PrimingResult, sft_settings
+
+    assert smoke._priming_check(SimpleNamespace(priming=PrimingResult(smoke.SFT_STEPS, 64, 2.5, 1.9))).ok
+    assert not smoke._priming_check(SimpleNamespace(priming=PrimingResult(smoke.SFT_STEPS, 64, None, None))).ok
+    cpu = get_profile("cpu-tiny")
+    assert sft_settings(cpu, "out", smoke.SFT_STEPS)["logging_steps"] == 1  # 2 steps still log a loss
+    assert sft_settings(cpu, "out", 40)["logging_steps"] == 5
 
 
 class _Run:

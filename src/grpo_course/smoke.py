@@ -249,8 +249,12 @@ def _loss_checks(history: list[dict]) -> list[Check]:
     losses = [r.get("loss") for r in steps]
     finite = bool(losses) and all(isinstance(x, (int, float)) and math.isfinite(x) for x in losses)
     grads = [r.get("grad_norm") for r in steps if isinstance(r.get("grad_norm"), (int, float))]
+    shown = f"loss per step {[round(x, 4) if isinstance(x, float) else x for x in losses]}"
+    if finite and all(abs(x) < 1e-3 for x in losses):  # not a failure: say why before a reader thinks so
+        shown += (" (about 0 is expected: each batch is used once, so the ratio is 1 and each group's advantages "
+                  "average to 0; the gradient below is what moves the weights)")
     return [
-        Check("finite loss", finite, f"loss per step {[round(x, 4) if isinstance(x, float) else x for x in losses]}"),
+        Check("finite loss", finite, shown),
         Check("gradient", any(g > 0 for g in grads), f"grad norm per step {[round(g, 4) for g in grads]}"),
     ]
 
@@ -267,7 +271,8 @@ def _resume_check(first, second, saved_step: int | None) -> Check:
 
 def _priming_check(first) -> Check:
     p = first.priming
-    return Check("SFT priming", p is not None and p.steps == SFT_STEPS,
+    logged = p is not None and all(isinstance(x, float) and math.isfinite(x) for x in (p.first_loss, p.last_loss))
+    return Check("SFT priming", p is not None and p.steps == SFT_STEPS and logged,
                  p.report() if p is not None else "the first call did not prime")
 
 

@@ -191,8 +191,8 @@ class Task:
         """The profile with this task's model and lengths.
 
         On ``l4`` FP8 is switched off for these models: Unsloth ships pre-quantized FP8-Block weights
-        for Llama-3.2-1B, and quantizing other models on the fly needs an H100 (Unsloth's loader
-        message, reference unsloth.md section 6); 0.5B-3B models fit an L4 in bf16 anyway."""
+        for Llama-3.2-1B, and quantizing other models on the fly needs an H100 (Unsloth 2026.10.7,
+        ``unsloth/models/loader_utils.py`` ``_get_fp8_mode_and_check_settings``); 0.5B-3B models fit an L4 in bf16 anyway."""
         changes: dict = {"model_id": self.model_for(profile)}
         if profile.name in self.lengths:
             changes["max_prompt_length"], changes["max_completion_length"] = self.lengths[profile.name]

@@ -136,7 +136,8 @@ def _gpu_overrides(profile: Profile) -> dict[str, Setting]:
 
 
 def default_save_steps(profile: Profile) -> int:
-    # A GPU step takes 30-100 s on Colab (saved Unsloth runs, reference unsloth.md): 10 steps lose at most
+    # A GPU step takes 30-100 s on Colab (the saved outputs of Unsloth's GRPO notebooks, github.com/unslothai/
+    # notebooks nb/: about 50 s/step on a T4, 100 s on an L4): 10 steps lose at most
     # ~15 min. The tiny model's steps take a fraction of a second; 10 keeps checkpoints cheap.
     return 10
 

@@ -27,7 +27,8 @@ from transformers import TrainerCallback
 
 from ..jsonl import read_jsonl as _read_jsonl
 
-# TRL 1.14's logged names (reference trl.md section 5), the ones the panel and the health check read.
+# TRL 1.14's logged names (GRPOTrainer's ``_metrics`` keys; TRL docs, "Logged metrics"), the ones the panel and
+# the health check read.
 REWARD = "reward"
 ZERO_STD = "frac_reward_zero_std"
 KL = "kl"
