@@ -158,3 +158,39 @@ def test_the_recorder_counts_equal_groups_that_trls_log_counts_as_varied():
     # TRL 1.14 logs frac_reward_zero_std from isclose(std, 0) on float32: group 0 does not count as zero-std there
     std = torch.tensor([0.2 + 0.7] * 8, dtype=torch.float32).std()  # a group of 8, as the recipe samples
     assert not torch.isclose(std, torch.zeros_like(std))
+
+
+def test_notebook_09s_panels_draw_what_they_are_given():
+    """The sharpening and KL figures (grpo_course.tiny.plots) draw one series per input, with the data given."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from grpo_course.tiny.plots import plot_kl_runs, plot_sharpening
+
+    greedy = {("before", "subtraction"): 0.1, ("before", "other"): 0.9, ("after", "subtraction"): 0.8,
+              ("after", "other"): 1.0}
+    run = SimpleNamespace(sharpening=SimpleNamespace(greedy=lambda when, g: greedy[when, g]))
+    curves = {"before": {1: 0.5, 2: 0.7, 16: 0.95}, "after": {1: 0.9, 2: 0.92, 16: 0.95}}
+    fig = plot_sharpening(run, [{"p_minus": 0.3}] * 4, [{"p_minus": 0.9}] * 3, curves)
+    bars, hist, passk = fig.axes
+    assert [round(b.get_height(), 2) for b in bars.patches] == [0.1, 0.9, 0.8, 1.0]
+    assert sum(p.get_height() for p in hist.patches) == 7  # 4 before + 3 after
+    assert [list(line.get_ydata()) for line in passk.lines] == [[0.5, 0.7, 0.95], [0.9, 0.92, 0.95]]
+    plt.close(fig)
+
+    def result(kl):
+        return SimpleNamespace(kl_curve=[{"step": 0, "kl": 0.0}, {"step": 2, "kl": kl}],
+                               step_log=[{"step": 1, "reward": 1.0, "kl": kl / 2},
+                                         {"step": 2, "clip_ratio/region_mean": kl / 10}],
+                               curve=[{"step": 0, "heldout_greedy": 0.4}, {"step": 2, "heldout_greedy": 0.6}])
+
+    runs = {"beta = 0": result(0.2), "beta = 0.04": result(0.1)}
+    fig = plot_kl_runs(runs, k3=runs["beta = 0.04"])
+    kl, clip, acc = fig.axes
+    assert [line.get_label() for line in kl.lines] == ["beta = 0", "beta = 0.04", "beta = 0.04, TRL's k3 log"]
+    assert list(kl.lines[-1].get_ydata()) == [0.05]  # the k3 log of the run named by k3
+    assert [list(line.get_ydata()) for line in clip.lines] == [[0.02], [0.01]]  # reused batches only
+    assert len(acc.lines) == 2
+    plt.close(fig)

@@ -102,6 +102,36 @@ def test_first_code_cell_is_the_shared_setup_cell(path):
     assert _source(first).strip() == NOTEBOOK_SETUP_CELL.strip()
 
 
+# The course's style: a code cell is short (about 10 lines, one idea) with prose before it. Over this many
+# non-empty lines a cell must be split, or its logic moved into grpo_course.
+MAX_CODE_LINES = 15
+# Cells allowed to be longer, each for a stated reason: (notebook, a string that marks the cell, its own limit).
+LONG_CELLS_ALLOWED = [
+    # GRPO from scratch: the whole training loop, shown inline once on purpose (one function cannot be split
+    # across cells); tests/test_scratch.py checks it against grpo_course.scratch.
+    ("01_advantage_math.ipynb", "def grpo_from_scratch(", 50),
+]
+
+
+def _code_lines(cell) -> int:
+    return sum(1 for line in _source(cell).splitlines() if line.strip())
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_code_cells_are_short(path):
+    cells = json.loads(path.read_text())["cells"]
+    code = [(i, c) for i, c in enumerate(cells) if c["cell_type"] == "code"]
+    allowed = [(marker, limit) for name, marker, limit in LONG_CELLS_ALLOWED if name == path.name]
+    for marker, limit in allowed:
+        marked = [c for _, c in code if marker in _source(c)]
+        assert len(marked) == 1, f"LONG_CELLS_ALLOWED names {marker!r}, which is in {len(marked)} cells here"
+        assert _code_lines(marked[0]) <= limit, f"the cell with {marker!r} is longer than its limit {limit}"
+    too_long = [f"cell {i} ({_code_lines(c)} lines): {_source(c).strip().splitlines()[0][:60]!r}"
+                for i, c in code if _code_lines(c) > MAX_CODE_LINES
+                and not any(marker in _source(c) for marker, _ in allowed)]
+    assert not too_long, f"code cells over {MAX_CODE_LINES} non-empty lines (split them): {too_long}"
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_notebook_opens_with_a_colab_badge(path):
     nb = json.loads(path.read_text())

@@ -12,7 +12,7 @@ import torch
 from grpo_course.paths import REPO_ROOT
 
 NOTEBOOK = "01_advantage_math.ipynb"
-NAMES = ("sample_groups", "token_logprobs", "grpo_from_scratch")
+NAMES = ("left_pad_groups", "sample_groups", "token_logprobs", "grpo_from_scratch")
 
 
 def notebook_copy() -> dict:
@@ -121,6 +121,19 @@ def test_each_piece_equals_the_course_functions(tiny, task, monkeypatch):
         assert log[step]["kl"] == pytest.approx(terms.mean_kl, abs=1e-6)
     assert log[0]["kl"] == 0.0 and log[1]["kl"] > 0  # the policy moved away from its reference
     assert log[0]["clip_ratio"] == 0.0  # on-policy the ratio is exactly 1
+
+
+def test_left_padding_repeats_each_prompt_g_times_and_aligns_the_ends():
+    """Rows are prompt 0 G times, then prompt 1 G times; pads go on the left and are masked out; the
+    notebook's copy pads the same."""
+    from grpo_course.scratch import left_pad_groups
+
+    ids, mask, P = left_pad_groups([[5, 6, 7], [8]], 2, pad_id=0)
+    assert P == 3
+    assert ids.tolist() == [[5, 6, 7], [5, 6, 7], [0, 0, 8], [0, 0, 8]]
+    assert mask.tolist() == [[1, 1, 1], [1, 1, 1], [0, 0, 1], [0, 0, 1]]
+    nb_ids, nb_mask, nb_P = notebook_copy()["left_pad_groups"]([[5, 6, 7], [8]], 2, 0)
+    assert torch.equal(nb_ids, ids) and torch.equal(nb_mask, mask) and nb_P == P
 
 
 def test_sampling_is_the_softmax_at_the_temperature(tiny):

@@ -31,17 +31,24 @@ import random
 import torch
 
 
-@torch.no_grad()
-def sample_groups(policy, prompts: list[list[int]], G: int, max_new_tokens: int, temperature: float,
-                  pad_id: int, eos_id: int):
-    """Each prompt (token ids) ``G`` times, left-padded, then completed token by token.
-
-    Returns ``(ids, mask, P)``: ``ids[:, P:]`` are the completions (``mask`` 0 after the end token)."""
+def left_pad_groups(prompts: list[list[int]], G: int, pad_id: int):
+    """Each prompt (token ids) ``G`` times in a row, left-padded to the longest: ``(ids, mask, P)``, ``P`` the
+    padded length."""
     rows = [p for p in prompts for _ in range(G)]  # a prompt's group is G rows in a row, as in TRL
     P = max(map(len, rows))
     ids = torch.tensor([[pad_id] * (P - len(p)) + p for p in rows])
     mask = torch.tensor([[0] * (P - len(p)) + [1] * len(p) for p in rows])
-    alive = torch.ones(len(rows), dtype=torch.bool)
+    return ids, mask, P
+
+
+@torch.no_grad()
+def sample_groups(policy, prompts: list[list[int]], G: int, max_new_tokens: int, temperature: float,
+                  pad_id: int, eos_id: int):
+    """Each prompt (token ids) ``G`` times, left-padded (:func:`left_pad_groups`), then completed token by token.
+
+    Returns ``(ids, mask, P)``: ``ids[:, P:]`` are the completions (``mask`` 0 after the end token)."""
+    ids, mask, P = left_pad_groups(prompts, G, pad_id)
+    alive = torch.ones(len(ids), dtype=torch.bool)
     out = policy(input_ids=ids, attention_mask=mask, use_cache=True)
     for _ in range(max_new_tokens):
         token = torch.multinomial(torch.softmax(out.logits[:, -1] / temperature, -1), 1).squeeze(1)
