@@ -28,12 +28,7 @@ import statistics
 import sys
 import time
 
-
-def _load() -> str:
-    try:
-        return "load average {:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
-    except OSError:
-        return "load average n/a"
+from grpo_course.hardware import load_average
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -49,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from grpo_course.tiny import counterfactuals as cf
 
-    print(f"{os.cpu_count()} CPUs, {_load()} (before)", flush=True)
+    print(f"{os.cpu_count()} CPUs, {load_average()} (before)", flush=True)
     started = time.perf_counter()
     rows, results = [], {}
     for seed in range(args.seeds):
@@ -60,14 +55,14 @@ def main(argv: list[str] | None = None) -> int:
                          "gain": cf.gain_points(r), "sub before": r.sft["greedy_subtraction"],
                          "sub after": r.grpo["greedy_subtraction"], "zero-std": cf.zero_std_share(r),
                          "seconds": r.grpo_seconds})
-            print(_row(rows[-1]), f"[{_load()}]", flush=True)
+            print(_row(rows[-1]), f"[{load_average()}]", flush=True)
         s = cf.run_scratch(seed=seed, n_test=args.n_test, threads=args.threads)
         results.setdefault("scratch", []).append(s)
         rows.append({"experiment": "scratch", "seed": seed, "before": s["before"], "after": s["after"],
                      "gain": 100 * (s["after"] - s["before"]), "sub before": s["split_before"]["greedy_subtraction"],
                      "sub after": s["split_after"]["greedy_subtraction"],
                      "zero-std": statistics.mean(h["frac_reward_zero_std"] for h in s["log"]), "seconds": s["seconds"]})
-        print(_row(rows[-1]), f"[{_load()}]", flush=True)
+        print(_row(rows[-1]), f"[{load_average()}]", flush=True)
     for seed in range(args.kl_seeds):
         for name in cf.KL_RUNS + (("no_kl_recipe_lr", "kl_recipe_lr") if seed == 0 else ()):
             r = cf.run_experiment(name, seed=seed, n_test=args.kl_n_test, k=0, curve_every=0, kl_probe_every=5,
@@ -77,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
                          "gain": cf.gain_points(r), "sub before": r.sft["greedy_subtraction"],
                          "sub after": r.grpo["greedy_subtraction"], "zero-std": cf.zero_std_share(r),
                          "seconds": r.grpo_seconds, "final KL": cf.final_kl(r), "clipped": cf.clipped_share(r)})
-            print(_row(rows[-1]), f"[{_load()}]", flush=True)
+            print(_row(rows[-1]), f"[{load_average()}]", flush=True)
 
     # entropy as it sharpens: the recipe for 60 steps instead of 20 (seed 0), at the decisive operator position
     from grpo_course.tiny import load_tiny
@@ -96,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
                  for c in ("before", "after", "gain", "sub before", "sub after", "zero-std", "seconds", "final KL",
                            "clipped") if c in rows[[r["experiment"] for r in rows].index(n)]} for n in names}
     print()
-    print(f"means over seeds ({_load()}, {time.perf_counter() - started:.0f} s in all)")
+    print(f"means over seeds ({load_average()}, {time.perf_counter() - started:.0f} s in all)")
     print(_header())
     for n in names:
         print(_row({"experiment": n, "seed": "mean", **means[n]}))

@@ -19,15 +19,10 @@ import os
 import statistics
 import sys
 
+from grpo_course.hardware import load_average
+
 COLUMNS = ["seed", "reward", "steps b", "steps a", "len b", "len a", "acc b", "acc a", "s.steps b",
            "s.steps a", "s.acc b", "s.acc a", "zero-std", "grpo s"]
-
-
-def _load() -> str:
-    try:
-        return "load average {:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
-    except OSError:
-        return "load average n/a"
 
 
 def row(r) -> list:
@@ -62,14 +57,14 @@ def main(argv: list[str] | None = None) -> int:
 
     from grpo_course.emergence.lab import run_emergence
 
-    print(f"{os.cpu_count()} CPUs, {_load()} (before)", flush=True)
+    print(f"{os.cpu_count()} CPUs, {load_average()} (before)", flush=True)
     results, controls = [], []
     for seed in range(args.seeds):
         for reward in ("answer",) if args.no_control else ("answer", "coin"):
             r = run_emergence(seed=seed, steps=args.steps, reward=reward, n_test=args.n_test,
                               measure_every=args.measure_every, threads=args.threads, progress=False)
             (results if reward == "answer" else controls).append(r)
-            print(r.summary(), f"[{_load()}]", flush=True)
+            print(r.summary(), f"[{load_average()}]", flush=True)
 
     print("\ngreedy (b = before, a = after GRPO) and sampled (s., 4 per problem) on", args.n_test,
           "held-out problems; zero-std: mean frac_reward_zero_std of the training groups")
@@ -79,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
         print(" | ".join(fmt(c, v) for c, v in zip(COLUMNS, values)))
     means = [statistics.mean(col) for col in list(zip(*rows[:len(results)]))[2:]]
     print(" | ".join([f"{'mean':>9}", f"{'answer':>9}"] + [fmt(c, v) for c, v in zip(COLUMNS[2:], means)]))
-    print(f"{_load()} (after)")
+    print(f"{load_average()} (after)")
     if args.plot:
         from grpo_course.emergence.plots import plot_emergence
 

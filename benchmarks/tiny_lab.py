@@ -19,12 +19,7 @@ import os
 import statistics
 import sys
 
-
-def _load() -> str:
-    try:
-        return "load average {:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
-    except OSError:
-        return "load average n/a"
+from grpo_course.hardware import load_average
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -41,13 +36,13 @@ def main(argv: list[str] | None = None) -> int:
 
     from grpo_course.tiny.lab import run_lab
 
-    print(f"{os.cpu_count()} CPUs, {_load()} (before)", flush=True)
+    print(f"{os.cpu_count()} CPUs, {load_average()} (before)", flush=True)
     results = []
     for seed in range(args.seeds):
         r = run_lab(seed=seed, steps=args.steps, threads=args.threads, n_test=args.n_test,
                     curve_every=args.curve_every, progress=False)
         results.append(r)
-        print(r.summary(), f"[{_load()}]", flush=True)
+        print(r.summary(), f"[{load_average()}]", flush=True)
 
     cols = ["seed", "steps", "demo", "sft", "grpo", "sft p@1", "grpo p@1", "sft p@8", "grpo p@8",
             "zero-std", "grpo s"]
@@ -64,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     means = [statistics.mean(col) for col in zip(*rows)]
     print(" | ".join(f"{'mean':>8}" if i == 0 else (f"{v:>8.0f}" if i == 1 else
                      (f"{v:>8.1f}" if cols[i] == "grpo s" else f"{v:>8.1%}")) for i, v in enumerate(means)))
-    print(f"{_load()} (after)")
+    print(f"{load_average()} (after)")
     # What GRPO taught the model (grpo_course.tiny.verdict), on problems with a subtraction step
     subs = [(r.sharpening.greedy("before", "subtraction"), r.sharpening.pass_at(8, "before", "subtraction"),
              r.sharpening.greedy("after", "subtraction"), r.sharpening.kind) for r in results]

@@ -92,3 +92,18 @@ def test_cli_profile_prints_profile_and_reason(capsys, monkeypatch):
     assert main(["profile", "--name", "t4"]) == 0
     out = capsys.readouterr().out
     assert "profile: t4" in out and "float16" in out
+
+
+def test_load_average_is_one_line_for_the_benchmarks(monkeypatch):
+    import os
+
+    from grpo_course.hardware import load_average
+
+    monkeypatch.setattr(os, "getloadavg", lambda: (1.234, 0.5, 0.0), raising=False)
+    assert load_average() == "load average 1.23 0.50 0.00"
+
+    def unavailable():
+        raise OSError("no load average here")
+
+    monkeypatch.setattr(os, "getloadavg", unavailable, raising=False)
+    assert load_average() == "load average n/a"
