@@ -13,18 +13,8 @@ from grpo_course import preflight as pf
 from grpo_course.paths import REPO_ROOT
 from grpo_course.tasks.own import own_task
 
-
-@pytest.fixture(autouse=True)
-def _registries_restored():
-    """Tasks and rewards registered here are gone after each test: other test files count the course's own."""
-    from grpo_course.rewards import registry
-    from grpo_course.tasks import TASKS
-
-    saved = [(d, dict(d)) for d in (TASKS, registry._ENTRIES, registry._CALLABLES)]
-    yield
-    for d, before in saved:
-        d.clear()
-        d.update(before)
+# tasks and rewards registered here are gone after each test: other test files count the course's own
+pytestmark = pytest.mark.usefixtures("registries_restored")
 
 LAST_LINE = re.compile(r"^preflight: (go|no-go) groups_with_variance=(\d\.\d\d) groups_with_positive=(\d\.\d\d) "
                        r"truncated=(\d\.\d\d) reward_errors=(\d+)$")

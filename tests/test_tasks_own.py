@@ -18,18 +18,8 @@ from grpo_course.tasks.own import (
     split_heldout,
 )
 
-
-@pytest.fixture(autouse=True)
-def _registries_restored():
-    """Tasks and rewards registered here are gone after each test: other test files count the course's own."""
-    from grpo_course.rewards import registry
-    from grpo_course.tasks import TASKS
-
-    saved = [(d, dict(d)) for d in (TASKS, registry._ENTRIES, registry._CALLABLES)]
-    yield
-    for d, before in saved:
-        d.clear()
-        d.update(before)
+# tasks and rewards registered here are gone after each test: other test files count the course's own
+pytestmark = pytest.mark.usefixtures("registries_restored")
 
 CPU = get_profile("cpu-tiny")
 ROWS = [{"q": f"What is {n} minus 1?", "gold": str(n - 1), "kind": "minus"} for n in range(2, 12)]

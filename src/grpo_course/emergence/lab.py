@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ..rewards.math import completion_text
-from ..tiny.lab import to_dataset
+from ..tiny.lab import silence, to_dataset
 from ..tiny.recipe import grpo_config
 from .measure import measure
 from .task import REWARD_NAMES, load_split
@@ -135,10 +135,7 @@ def run_emergence(seed: int = 0, steps: int | None = None, *, reward: str = "ans
                               callbacks=[_measuring_callback({"model": model}, tokenizer, curve_set,
                                                              measure_every, k, seed, curve, spent)])
         if not progress:
-            from transformers.trainer_callback import PrinterCallback, ProgressCallback
-
-            trainer.remove_callback(PrinterCallback)
-            trainer.remove_callback(ProgressCallback)
+            silence(trainer)  # the Jupyter bar too: notebook 10 runs quiet
         start = time.perf_counter()
         trainer.train()
         total = time.perf_counter() - start

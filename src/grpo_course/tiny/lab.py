@@ -28,6 +28,15 @@ def reward_functions(names: list[str] | None = None) -> list:
     return [get_reward(n) for n in (names or TINY_REWARDS)]
 
 
+def silence(trainer) -> None:
+    """Remove the trainer's progress bars and log printing (in a terminal and in Jupyter) for quiet runs."""
+    from transformers.trainer_callback import PrinterCallback, ProgressCallback
+    from transformers.utils.notebook import NotebookProgressCallback
+
+    for callback in (PrinterCallback, ProgressCallback, NotebookProgressCallback):
+        trainer.remove_callback(callback)
+
+
 def to_dataset(problems: list[dict]):
     """A ``datasets.Dataset`` with TRL's conversational ``prompt`` column and GSM8K's ``answer``."""
     from datasets import Dataset
@@ -126,11 +135,7 @@ def run_lab(seed: int = 0, steps: int | None = None, *, model_dir: str | Path | 
                           callbacks=[_curve_callback(ref, tokenizer, curve_set, curve_every, curve, spent),
                                      *(callbacks or [])])
     if not progress:
-        from transformers.trainer_callback import PrinterCallback, ProgressCallback
-        from transformers.utils.notebook import NotebookProgressCallback
-
-        for quiet in (PrinterCallback, ProgressCallback, NotebookProgressCallback):  # the last one in Jupyter
-            trainer.remove_callback(quiet)
+        silence(trainer)
     start = time.perf_counter()
     trainer.train()
     total = time.perf_counter() - start
