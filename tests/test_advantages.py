@@ -10,6 +10,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
+from notebook_code import notebook_functions
 
 from grpo_course.advantages import (
     TRL_EPS,
@@ -17,22 +18,6 @@ from grpo_course.advantages import (
     group_stats,
     weight_of_lone_success,
 )
-from grpo_course.paths import REPO_ROOT
-
-
-def notebook_functions(notebook: str, names: list[str]) -> dict:
-    """Execute the notebook cells that define ``names`` (each such cell imports what it needs)."""
-    import json
-
-    cells = json.loads((REPO_ROOT / "notebooks" / notebook).read_text())["cells"]
-    namespace: dict = {}
-    for name in names:
-        sources = ["".join(c["source"]) for c in cells if c["cell_type"] == "code"]
-        matches = [src for src in sources if f"def {name}(" in src]
-        assert len(matches) == 1, f"{notebook} should define {name} in exactly one cell"
-        exec(compile(matches[0], f"{notebook}:{name}", "exec"), namespace)
-    return namespace
-
 
 # --- the seeds' worked examples ------------------------------------------------------------------
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 
 import numpy as np
@@ -10,6 +9,7 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from notebook_code import notebook_functions
 
 from grpo_course.logprobs import (
     completion_logprobs,
@@ -27,19 +27,6 @@ from grpo_course.objective import (
     kl_k2,
     kl_k3,
 )
-from grpo_course.paths import REPO_ROOT
-
-
-def notebook_functions(notebook: str, names: list[str]) -> dict:
-    """Execute the notebook cells that define ``names`` (each such cell imports what it needs)."""
-    cells = json.loads((REPO_ROOT / "notebooks" / notebook).read_text())["cells"]
-    sources = ["".join(c["source"]) for c in cells if c["cell_type"] == "code"]
-    namespace: dict = {}
-    for name in names:
-        matches = [src for src in sources if f"def {name}(" in src]
-        assert len(matches) == 1, f"{notebook} should define {name} in exactly one cell"
-        exec(compile(matches[0], f"{notebook}:{name}", "exec"), namespace)
-    return namespace
 
 
 def batch(B=4, T=6, seed=0, dtype=torch.float64):

@@ -4,27 +4,13 @@ each of its pieces equals the course's TRL-checked functions on the same batch."
 from __future__ import annotations
 
 import copy
-import json
 
 import pytest
 import torch
-
-from grpo_course.paths import REPO_ROOT
+from notebook_code import notebook_functions
 
 NOTEBOOK = "01_advantage_math.ipynb"
 NAMES = ("left_pad_groups", "sample_groups", "token_logprobs", "grpo_from_scratch")
-
-
-def notebook_copy() -> dict:
-    """Execute the notebook cells that define the from-scratch functions (in notebook order)."""
-    cells = json.loads((REPO_ROOT / "notebooks" / NOTEBOOK).read_text())["cells"]
-    sources = ["".join(c["source"]) for c in cells if c["cell_type"] == "code"]
-    namespace: dict = {}
-    for name in NAMES:
-        matches = [src for src in sources if f"def {name}(" in src]
-        assert len(matches) == 1, f"{NOTEBOOK} should define {name} in exactly one cell"
-        exec(compile(matches[0], f"{NOTEBOOK}:{name}", "exec"), namespace)
-    return namespace
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +50,7 @@ def test_the_notebook_copy_trains_exactly_like_the_package(tiny, task, beta, num
 
     model, tok = tiny
     prompts, columns = task
-    nb = notebook_copy()
+    nb = notebook_functions(NOTEBOOK, NAMES)
     kw = dict(steps=3, prompts_per_step=4, G=4, max_new_tokens=30, seed=3, beta=beta, num_iterations=num_iterations,
               lr=1e-3)
     ours, theirs = copy.deepcopy(model), copy.deepcopy(model)
@@ -132,7 +118,7 @@ def test_left_padding_repeats_each_prompt_g_times_and_aligns_the_ends():
     assert P == 3
     assert ids.tolist() == [[5, 6, 7], [5, 6, 7], [0, 0, 8], [0, 0, 8]]
     assert mask.tolist() == [[1, 1, 1], [1, 1, 1], [0, 0, 1], [0, 0, 1]]
-    nb_ids, nb_mask, nb_P = notebook_copy()["left_pad_groups"]([[5, 6, 7], [8]], 2, 0)
+    nb_ids, nb_mask, nb_P = notebook_functions(NOTEBOOK, NAMES)["left_pad_groups"]([[5, 6, 7], [8]], 2, 0)
     assert torch.equal(nb_ids, ids) and torch.equal(nb_mask, mask) and nb_P == P
 
 
